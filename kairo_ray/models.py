@@ -1,0 +1,89 @@
+"""Data passed between the stages: one vocabulary for queue, processing, store and API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+
+class Job(BaseModel):
+    """A claimed row of ``ocr_queue``; ``claim_token`` fences every later write of this claim."""
+
+    queue_id: UUID
+    document_id: UUID
+    file_url: str
+    file_type: str | None = None
+    priority: int = 5
+    attempts: int = 1
+    claim_token: UUID
+    locked_until: datetime | None = None
+
+
+class OcrLine(BaseModel):
+    """One recognised text line; ``box`` is [x0, y0, x1, y1] in page pixels at render DPI."""
+
+    text: str
+    box: tuple[float, float, float, float]
+    confidence: float = Field(ge=0.0, le=1.0)
+
+
+class PageResult(BaseModel):
+    """The text of one page (1-based ``page_number``) and how it was obtained."""
+
+    page_number: int = Field(ge=1)
+    text: str
+    lines: list[OcrLine] = Field(default_factory=list)
+    mean_confidence: float | None = None
+    source: Literal["ocr", "text_layer"] = "ocr"
+    rotation: int = 0
+    width: int = 0
+    height: int = 0
+    seconds: float = 0.0
+
+
+class Chunk(BaseModel):
+    """A piece of document text small enough for the embedding model, with where it came from."""
+
+    index: int = Field(ge=0)
+    text: str
+    page_start: int = Field(ge=1)
+    page_end: int = Field(ge=1)
+    char_start: int = Field(ge=0)
+    char_end: int = Field(ge=0)
+    content_hash: str
+
+
+class EmbeddedChunk(Chunk):
+    embedding: list[float]
+
+
+class DocumentResult(BaseModel):
+    """Everything one job writes back, replaced atomically on completion."""
+
+    document_id: UUID
+    text: str
+    language: str | None
+    pages: list[PageResult]
+    chunks: list[EmbeddedChunk]
+
+
+class QueueStats(BaseModel):
+    queued: int
+    processing: int
+    completed_today: int
+    failed: int
+    cancelled: int = 0
+    oldest_queued_age_seconds: float | None = None
+
+
+class SearchHit(BaseModel):
+    document_id: UUID
+    file_url: str
+    page_start: int | None
+    page_end: int | None
+    chunk_index: int
+    chunk_text: str
+    score: float

@@ -1,0 +1,180 @@
+"""All configuration in one place.
+
+Every variable of the seed service (``../shared/seeds``) keeps its name and meaning, so an existing
+``/etc/ocr-service/.env`` works unchanged; what kairo-ray adds is documented in ``.env.example``.
+A wrong value stops start-up with :class:`ConfigError`, which names the variable and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+EMBEDDING_DIMENSION = 384
+"""Width of ``document_embeddings.embedding``: the column is ``vector(384)`` in Kairo's schema."""
+
+
+class ConfigError(ValueError):
+    """Raised when the environment holds a value kairo-ray cannot run with."""
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "kairo-ray"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """The process-wide configuration, read from the environment and an optional ``.env``."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # --- database -------------------------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL. Supabase: the pooler on port 6543. Unset: embedded PostgreSQL.",
+    )
+    database_listen_url: str | None = Field(
+        default=None,
+        description="Direct (session) URL used only for LISTEN/NOTIFY when DATABASE_URL goes "
+        "through pgbouncer in transaction mode; unset means poll only behind a pooler.",
+    )
+    database_pool_min_size: int = Field(default=1, ge=0)
+    database_pool_max_size: int = Field(default=5, ge=1)
+    data_dir: Path = Field(default_factory=_default_data_dir)
+
+    # --- identity and queue ---------------------------------------------------------------------
+    vps_instance_id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=200)
+    poll_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
+    max_retries: int = Field(default=3, ge=0, le=100)
+    retry_backoff_seconds: float = Field(default=30.0, ge=0)
+    job_timeout_minutes: float = Field(default=15.0, gt=0)
+    max_concurrent_jobs: int = Field(
+        default=0, ge=0, description="Jobs one cluster holds at once; 0 = derived from its CPUs."
+    )
+    max_queue_depth: int = Field(default=10_000, ge=1)
+
+    # --- fetch ----------------------------------------------------------------------------------
+    temp_dir: Path = Field(default=Path("/tmp/kairo-ray"))
+    max_file_size_mb: float = Field(default=50.0, gt=0)
+    fetch_timeout_seconds: float = Field(default=30.0, gt=0)
+    fetch_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    fetch_allow_local_paths: bool = True
+
+    # --- render ---------------------------------------------------------------------------------
+    render_dpi: int = Field(default=200, ge=50, le=600)
+    max_pages: int = Field(default=500, ge=1)
+    max_page_pixels: int = Field(default=90_000_000, ge=1_000_000)
+    text_layer_min_chars: int = Field(default=50, ge=0)
+
+    # --- OCR ------------------------------------------------------------------------------------
+    ocr_engine: str = "paddle"
+    ocr_language: Annotated[list[Literal["es", "en"]], NoDecode] = Field(
+        default_factory=lambda: ["es", "en"]
+    )
+    ocr_use_gpu: bool = False
+    ocr_batch_size: int = Field(default=1, ge=1, le=64)
+    ocr_det_model_dir: Path | None = None
+    ocr_rec_model_dir: Path | None = None
+    ocr_det_limit_side_len: int = Field(default=736, ge=32)
+    worker_threads: int = Field(default=2, ge=1, le=256)
+
+    # --- embeddings -----------------------------------------------------------------------------
+    embeddings_model: str = Field(
+        default="all-MiniLM-L6-v2",
+        description="A local model directory, 'all-MiniLM-L6-v2' (bundled), or a hub name.",
+    )
+    embeddings_device: Literal["cpu", "cuda", "auto"] = "cpu"
+    embeddings_chunk_size: int = Field(default=500, ge=50, le=20_000)
+    embeddings_chunk_overlap: int = Field(default=50, ge=0)
+    embeddings_batch_size: int = Field(default=32, ge=1, le=1024)
+
+    # --- webhook --------------------------------------------------------------------------------
+    webhook_enabled: bool = False
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_max_attempts: int = Field(default=5, ge=1)
+
+    # --- API and cluster ------------------------------------------------------------------------
+    api_host: str = "0.0.0.0"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_admin_token: str | None = None
+    max_concurrent_adhoc_ocr: int = Field(default=4, ge=1)
+    ray_address: str | None = None
+
+    # --- logging --------------------------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_file: Path | None = None
+
+    @field_validator("ocr_language", "fetch_allowed_hosts", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url", "database_listen_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("must start with postgresql:// (or postgres://)")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.embeddings_chunk_overlap >= self.embeddings_chunk_size:
+            raise ValueError(
+                "EMBEDDINGS_CHUNK_OVERLAP must be smaller than EMBEDDINGS_CHUNK_SIZE "
+                f"({self.embeddings_chunk_overlap} >= {self.embeddings_chunk_size})"
+            )
+        if self.webhook_enabled and not (self.webhook_url and self.webhook_secret):
+            raise ValueError("WEBHOOK_ENABLED=true needs WEBHOOK_URL and WEBHOOK_SECRET")
+        if self.database_pool_min_size > self.database_pool_max_size:
+            raise ValueError("DATABASE_POOL_MIN_SIZE must not exceed DATABASE_POOL_MAX_SIZE")
+        return self
+
+    @cached_property
+    def max_file_size_bytes(self) -> int:
+        return int(self.max_file_size_mb * 1024 * 1024)
+
+    @property
+    def lease_seconds(self) -> int:
+        """How long a claim lasts without a heartbeat (JOB_TIMEOUT_MINUTES)."""
+        return max(1, round(self.job_timeout_minutes * 60))
+
+    @property
+    def max_attempts(self) -> int:
+        """First attempt plus MAX_RETRIES retries."""
+        return self.max_retries + 1
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning pydantic's report into one readable :class:`ConfigError`."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = "_".join(str(part) for part in err["loc"] if isinstance(part, str)).upper()
+            message = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{name}: {message} (got {err.get('input')!r})" if name else message)
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
