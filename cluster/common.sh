@@ -1,0 +1,25 @@
+# Shared by the cluster scripts: read the environment file and pick this node's private address.
+# shellcheck shell=bash
+
+load_env() {
+  local env_file="${KAIRO_ENV_FILE:-/etc/kairo-ray/.env}"
+  if [ -f "$env_file" ]; then
+    set -a
+    # shellcheck disable=SC1090
+    . "$env_file"
+    set +a
+  fi
+}
+
+# Ray's ports have no authentication: they must only be reachable on a private network.
+# RAY_NODE_IP wins; otherwise the first private IPv4 address of this machine; else loopback.
+private_ip() {
+  if [ -n "${RAY_NODE_IP:-}" ]; then echo "$RAY_NODE_IP"; return; fi
+  local ip
+  for ip in $(hostname -I 2>/dev/null); do
+    case "$ip" in
+      10.*|192.168.*|172.1[6-9].*|172.2[0-9].*|172.3[0-1].*) echo "$ip"; return ;;
+    esac
+  done
+  echo "127.0.0.1"
+}
