@@ -1,0 +1,269 @@
+"""Versioned, idempotent schema migrations with a clear refusal when the database does not fit.
+
+``migrations/NNNN_name.sql`` files run in version order inside ONE transaction that first takes
+an advisory transaction lock (works through pgbouncer in transaction mode, unlike a session
+lock), so nodes starting together migrate one after another and the later ones find nothing to
+do. Applied versions are recorded in ``kairo_schema_migrations``.
+
+Before anything is applied the existing tables are checked: Kairo's known failure is a
+``document_embeddings.embedding`` column of ``vector(1536)`` (OpenAI's width) where kairo-ray
+writes 384-dimensional MiniLM vectors. Then it raises :class:`SchemaMismatchError` with the fix,
+instead of failing later on every insert with "expected 1536 dimensions, not 384".
+
+Run by hand: ``python -m kairo_ray.db.migrate`` (uses DATABASE_URL, or the embedded server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+import asyncpg
+
+from kairo_ray.db.connector import connect
+from kairo_ray.db.embedded import ensure_database_url
+from kairo_ray.db.queries import Q
+from kairo_ray.errors import SchemaMismatchError
+from kairo_ray.settings import EMBEDDING_DIMENSION, Settings, load_settings
+
+logger = logging.getLogger(__name__)
+
+_FILE_NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
+
+EMBEDDING_FIX_SQL = (
+    "ALTER TABLE document_embeddings DROP COLUMN embedding;\n"
+    f"ALTER TABLE document_embeddings ADD COLUMN embedding vector({EMBEDDING_DIMENSION});\n"
+    "CREATE INDEX IF NOT EXISTS document_embeddings_embedding_hnsw\n"
+    "    ON document_embeddings USING hnsw (embedding vector_cosine_ops);"
+)
+"""The seed's documented fix for a 1536-dimension column (it drops the stored vectors), plus
+the HNSW index that dropping the column takes with it."""
+
+REQUIRED_COLUMNS: dict[str, frozenset[str]] = {
+    "documents": frozenset(
+        [
+            "id",
+            "file_url",
+            "file_type",
+            "ocr_text",
+            "ai_metadata",
+            "page_count",
+            "language",
+            "status",
+            "created_at",
+            "updated_at",
+        ]
+    ),
+    "ocr_queue": frozenset(
+        [
+            "id",
+            "document_id",
+            "status",
+            "priority",
+            "attempts",
+            "max_attempts",
+            "error_message",
+            "locked_by",
+            "locked_until",
+            "claim_token",
+            "run_after",
+            "created_at",
+            "started_at",
+            "completed_at",
+            "updated_at",
+        ]
+    ),
+    "document_pages": frozenset(
+        [
+            "document_id",
+            "page_number",
+            "text",
+            "lines",
+            "mean_confidence",
+            "source",
+            "rotation",
+            "width",
+            "height",
+        ]
+    ),
+    "document_embeddings": frozenset(
+        [
+            "id",
+            "document_id",
+            "chunk_index",
+            "chunk_text",
+            "chunk_length",
+            "embedding",
+            "content_hash",
+            "page_start",
+            "page_end",
+            "char_start",
+            "char_end",
+            "created_at",
+        ]
+    ),
+}
+
+REQUIRED_FUNCTIONS = (
+    "get_next_ocr_job(text,integer,integer)",
+    "ocr_job_heartbeat(uuid,text,uuid,integer)",
+    "ocr_job_fail(uuid,text,uuid,text,boolean,double precision,double precision)",
+    "ocr_job_cancel(uuid,text)",
+    "ocr_job_requeue(uuid,integer)",
+    "ocr_job_enqueue(uuid,integer)",
+)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations() -> list[Migration]:
+    """The packaged migrations in version order; file names must be ``NNNN_name.sql``."""
+    found: list[Migration] = []
+    for entry in resources.files("kairo_ray.db").joinpath("migrations").iterdir():
+        if not entry.name.endswith(".sql"):
+            continue
+        match = _FILE_NAME.match(entry.name)
+        if match is None:
+            raise ValueError(f"migration file {entry.name!r} is not named NNNN_name.sql")
+        found.append(
+            Migration(int(match["version"]), match["name"], entry.read_text(encoding="utf-8"))
+        )
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise ValueError(f"two migration files share a version: {versions}")
+    return found
+
+
+def _embedding_mismatch(type_name: str, typmod: int, formatted: str) -> SchemaMismatchError:
+    symptom = (
+        f"; inserts would fail with 'expected {typmod} dimensions, not {EMBEDDING_DIMENSION}'"
+        if type_name == "vector" and typmod > 0
+        else ""
+    )
+    return SchemaMismatchError(
+        f"document_embeddings.embedding is {formatted} but kairo-ray stores "
+        f"{EMBEDDING_DIMENSION}-dimensional embeddings (vector({EMBEDDING_DIMENSION})){symptom}. "
+        "Fix it with the SQL below (it drops the stored vectors: re-queue the documents to "
+        f"embed them again), then start again:\n{EMBEDDING_FIX_SQL}"
+    )
+
+
+async def check_existing_tables(conn: asyncpg.Connection) -> None:
+    """Refuse tables the migrations cannot adapt: wrong key type or wrong vector width."""
+    for table in ("documents", "ocr_queue", "document_embeddings"):
+        row = await conn.fetchrow(Q.column_type, table, "id")
+        if row is not None and row["type_name"] != "uuid":
+            raise SchemaMismatchError(
+                f"{table}.id is {row['formatted']}, kairo-ray needs uuid (Kairo's schema)"
+            )
+    row = await conn.fetchrow(Q.column_type, "document_embeddings", "embedding")
+    if row is not None and (row["type_name"] != "vector" or row["typmod"] != EMBEDDING_DIMENSION):
+        raise _embedding_mismatch(row["type_name"], row["typmod"], row["formatted"])
+
+
+async def verify_schema(conn: asyncpg.Connection) -> None:
+    """Check the database has everything kairo-ray uses; raise SchemaMismatchError if not."""
+    await check_existing_tables(conn)
+    missing: list[str] = []
+    for table, columns in REQUIRED_COLUMNS.items():
+        present = {r["attname"] for r in await conn.fetch(Q.table_columns, table)}
+        if not present:
+            missing.append(f"table {table}")
+        else:
+            missing.extend(f"{table}.{c}" for c in sorted(columns - present))
+    row = await conn.fetchrow(Q.column_type, "document_embeddings", "embedding")
+    if row is None:
+        missing.append("document_embeddings.embedding")
+    for signature in REQUIRED_FUNCTIONS:
+        if not await conn.fetchval(Q.function_exists, signature):
+            missing.append(f"function {signature}")
+    if missing:
+        raise SchemaMismatchError(
+            "the database lacks what kairo-ray's migrations create: "
+            + ", ".join(missing)
+            + " (run python -m kairo_ray.db.migrate)"
+        )
+
+
+async def _applied(conn: asyncpg.Connection) -> dict[int, str]:
+    if not await conn.fetchval(Q.migrations_table_exists):
+        return {}
+    return {r["version"]: r["checksum"] for r in await conn.fetch(Q.applied_migrations)}
+
+
+async def schema_version(conn: asyncpg.Connection) -> int:
+    """Highest applied migration, 0 for a database kairo-ray never migrated."""
+    return max(await _applied(conn), default=0)
+
+
+async def migrate(conn: asyncpg.Connection) -> list[int]:
+    """Apply pending migrations in one locked transaction; return the versions applied.
+
+    Raises SchemaMismatchError (and applies nothing) when existing tables do not fit or the
+    database was migrated by a newer kairo-ray.
+    """
+    migrations = load_migrations()
+    known = {m.version for m in migrations}
+    async with conn.transaction():
+        await conn.execute(Q.lock_migrations)
+        await conn.execute(Q.create_migrations_table)
+        applied = await _applied(conn)
+        unknown = sorted(set(applied) - known)
+        if unknown:
+            raise SchemaMismatchError(
+                f"the database has migration(s) {unknown} that this kairo-ray does not know "
+                f"(it knows up to {max(known, default=0)}): upgrade kairo-ray"
+            )
+        for m in migrations:
+            if m.version in applied and applied[m.version] != m.checksum:
+                logger.warning(
+                    "migration %04d_%s changed since it was applied; not re-run", m.version, m.name
+                )
+        pending = [m for m in migrations if m.version not in applied]
+        if pending:
+            await check_existing_tables(conn)
+        for m in pending:
+            logger.info("applying migration %04d_%s", m.version, m.name)
+            await conn.execute(m.sql)
+            await conn.execute(Q.record_migration, m.version, m.name, m.checksum)
+        await verify_schema(conn)
+    return [m.version for m in pending]
+
+
+async def apply_migrations(url: str, *, settings: Settings | None = None) -> list[int]:
+    """Open a plain connection (no vector codec: the extension may not exist yet) and migrate."""
+    conn = await connect(url, settings=settings, vector=False)
+    try:
+        return await migrate(conn)
+    finally:
+        await conn.close()
+
+
+def migrate_url(url: str, *, settings: Settings | None = None) -> list[int]:
+    """Blocking :func:`apply_migrations` for command-line code (no event loop running)."""
+    return asyncio.run(apply_migrations(url, settings=settings))
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    applied = migrate_url(ensure_database_url(settings), settings=settings)
+    print(f"applied migrations: {applied}" if applied else "schema up to date")
+
+
+if __name__ == "__main__":
+    main()
