@@ -1,0 +1,196 @@
+"""Documents, pages and embeddings: the results side of the database.
+
+``complete`` writes a job's whole result in ONE transaction that starts by locking the job row
+and checking the claim_token, so a worker that lost its lease writes nothing, a re-run replaces
+the previous pages and chunks instead of adding to them, and a crash mid-write leaves the old
+result in place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from kairo_ray.db.queries import Q
+from kairo_ray.errors import LeaseLostError
+from kairo_ray.models import DocumentResult, Job, OcrLine, PageResult, SearchHit
+from kairo_ray.settings import EMBEDDING_DIMENSION
+
+logger = logging.getLogger(__name__)
+
+PAGE_COLUMNS = (
+    "document_id",
+    "page_number",
+    "text",
+    "lines",
+    "mean_confidence",
+    "source",
+    "rotation",
+    "width",
+    "height",
+)
+EMBEDDING_COLUMNS = (
+    "document_id",
+    "chunk_index",
+    "chunk_text",
+    "chunk_length",
+    "embedding",
+    "content_hash",
+    "page_start",
+    "page_end",
+    "char_start",
+    "char_end",
+)
+HNSW_DEFAULT_EF_SEARCH = 40
+"""pgvector's default hnsw.ef_search: an HNSW scan returns at most this many rows."""
+
+
+def _page_record(document_id: UUID, page: PageResult) -> tuple[Any, ...]:
+    lines = [
+        {"text": ln.text, "box": list(ln.box), "confidence": ln.confidence} for ln in page.lines
+    ]
+    return (
+        document_id,
+        page.page_number,
+        page.text,
+        json.dumps(lines, ensure_ascii=False),
+        page.mean_confidence,
+        page.source,
+        page.rotation,
+        page.width,
+        page.height,
+    )
+
+
+def _check_result(job: Job, result: DocumentResult) -> None:
+    if result.document_id != job.document_id:
+        raise ValueError(
+            f"result is for document {result.document_id}, job {job.queue_id} "
+            f"is for {job.document_id}"
+        )
+    for chunk in result.chunks:
+        if len(chunk.embedding) != EMBEDDING_DIMENSION:
+            raise ValueError(
+                f"chunk {chunk.index} has a {len(chunk.embedding)}-dimensional embedding, "
+                f"document_embeddings.embedding is vector({EMBEDDING_DIMENSION})"
+            )
+
+
+class DocumentStore:
+    """Reads and writes documents, pages and embeddings through a pool with pgvector codecs."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def insert_document(
+        self, file_url: str, file_type: str | None = None, priority: int = 5
+    ) -> UUID:
+        """Insert a document; auto_queue_trigger queues it, with ``priority`` if not 5."""
+        if not 1 <= priority <= 10:
+            raise ValueError(f"priority must be between 1 and 10, got {priority}")
+        async with self.pool.acquire() as conn, conn.transaction():
+            document_id: UUID = await conn.fetchval(Q.insert_document, file_url, file_type)
+            if priority != 5:
+                await conn.execute(Q.set_active_job_priority, document_id, priority)
+        return document_id
+
+    async def complete(self, job: Job, result: DocumentResult) -> None:
+        """Replace the document's pages, chunks and text and mark the job completed, atomically.
+
+        Raises LeaseLostError (writing nothing) when ``job``'s claim is no longer the current one.
+        """
+        _check_result(job, result)
+        pages = [_page_record(job.document_id, p) for p in result.pages]
+        chunks = [
+            (
+                job.document_id,
+                c.index,
+                c.text,
+                len(c.text),
+                c.embedding,
+                c.content_hash,
+                c.page_start,
+                c.page_end,
+                c.char_start,
+                c.char_end,
+            )
+            for c in result.chunks
+        ]
+        async with self.pool.acquire() as conn, conn.transaction():
+            held = await conn.fetchrow(Q.lock_job_for_completion, job.queue_id)
+            if (
+                held is None
+                or held["status"] != "processing"
+                or held["claim_token"] != job.claim_token
+            ):
+                state = "gone" if held is None else held["status"]
+                raise LeaseLostError(
+                    f"job {job.queue_id} is no longer held by this claim (job is {state})"
+                )
+            await conn.execute(Q.delete_document_pages, job.document_id)
+            await conn.execute(Q.delete_document_embeddings, job.document_id)
+            if pages:
+                await conn.copy_records_to_table(
+                    "document_pages", records=pages, columns=list(PAGE_COLUMNS)
+                )
+            if chunks:
+                await conn.copy_records_to_table(
+                    "document_embeddings", records=chunks, columns=list(EMBEDDING_COLUMNS)
+                )
+            await conn.execute(
+                Q.store_document_result,
+                job.document_id,
+                result.text,
+                len(result.pages),
+                result.language,
+            )
+            await conn.execute(Q.complete_job, job.queue_id)
+
+    async def existing_embeddings(self, document_id: UUID) -> dict[str, list[float]]:
+        """content_hash → stored vector, so a re-run embeds only chunks whose text changed."""
+        rows = await self.pool.fetch(Q.existing_embeddings, document_id)
+        return {r["content_hash"]: r["embedding"].to_list() for r in rows}
+
+    async def get_document(self, document_id: UUID) -> dict[str, Any] | None:
+        """The document (file_url, status, page_count, language, text) and its latest job."""
+        row = await self.pool.fetchrow(Q.get_document, document_id)
+        if row is None:
+            return None
+        doc = dict(row)
+        doc["text"] = doc.pop("ocr_text")
+        return doc
+
+    async def get_pages(self, document_id: UUID) -> list[PageResult]:
+        """Stored pages in order, with line boxes: enough to show or re-embed without OCR."""
+        rows = await self.pool.fetch(Q.get_pages, document_id)
+        return [
+            PageResult(
+                page_number=r["page_number"],
+                text=r["text"],
+                lines=[OcrLine(**line) for line in json.loads(r["lines"])],
+                mean_confidence=r["mean_confidence"],
+                source=r["source"],
+                rotation=r["rotation"],
+                width=r["width"],
+                height=r["height"],
+            )
+            for r in rows
+        ]
+
+    async def search(self, embedding: list[float], k: int = 10) -> list[SearchHit]:
+        """The ``k`` chunks nearest to ``embedding`` by cosine distance, nearest first."""
+        if len(embedding) != EMBEDDING_DIMENSION:
+            raise ValueError(
+                f"query embedding has {len(embedding)} dimensions, expected {EMBEDDING_DIMENSION}"
+            )
+        if k < 1:
+            return []
+        async with self.pool.acquire() as conn, conn.transaction():
+            if k > HNSW_DEFAULT_EF_SEARCH:
+                await conn.execute(Q.set_hnsw_ef_search, str(k))
+            rows = await conn.fetch(Q.search_chunks, list(embedding), k)
+        return [SearchHit(**dict(r)) for r in rows]
