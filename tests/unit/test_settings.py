@@ -1,0 +1,121 @@
+"""Settings read the seed service's environment unchanged; bad values name the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kairo_ray.settings import ConfigError, Settings, load_settings
+
+SEED_ENV = {
+    # /etc/ocr-service/.env of the architecture seed
+    "DATABASE_URL": "postgresql://user:pass@supabase-db:5432/postgres",
+    "VPS_INSTANCE_ID": "vps-01",
+    "OCR_LANGUAGE": "es,en",
+    "OCR_USE_GPU": "false",
+    "OCR_BATCH_SIZE": "1",
+    "MAX_FILE_SIZE_MB": "50",
+    "EMBEDDINGS_MODEL": "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2",
+    "EMBEDDINGS_DEVICE": "cpu",
+    "EMBEDDINGS_CHUNK_SIZE": "500",
+    "EMBEDDINGS_CHUNK_OVERLAP": "50",
+    "POLL_INTERVAL_SECONDS": "5",
+    "MAX_RETRIES": "3",
+    "JOB_TIMEOUT_MINUTES": "15",
+    "KAIRO_WEBHOOK_URL": "https://kairo.vercel.app/api/webhooks/ocr",
+    "WEBHOOK_SECRET": "your-secret-key",
+    "LOG_LEVEL": "INFO",
+    "LOG_FILE": "/var/log/ocr-service/app.log",
+    # /opt/kairo/vps-ocr-service/.env of the setup seed
+    "WORKER_THREADS": "2",
+    "TEMP_DIR": "/tmp/ocr-service",
+    "WEBHOOK_URL": "https://your-app.com/api/webhooks/ocr",
+    "WEBHOOK_ENABLED": "false",
+}
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """A clean environment: no variable of this test run, no .env file in the working dir."""
+    for name in list(Settings.model_fields):
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.chdir(tmp_path)
+    return monkeypatch
+
+
+def test_seed_environment_is_read_unchanged(env: pytest.MonkeyPatch) -> None:
+    for name, value in SEED_ENV.items():
+        env.setenv(name, value)
+    settings = load_settings()
+    assert settings.database_url == SEED_ENV["DATABASE_URL"]
+    assert settings.vps_instance_id == "vps-01"
+    assert settings.ocr_language == ["es", "en"]
+    assert settings.ocr_use_gpu is False
+    assert settings.max_file_size_bytes == 50 * 1024 * 1024
+    assert (settings.embeddings_chunk_size, settings.embeddings_chunk_overlap) == (500, 50)
+    assert settings.poll_interval_seconds == 5.0
+    assert (settings.max_retries, settings.max_attempts) == (3, 4)
+    assert settings.lease_seconds == 15 * 60
+    assert settings.worker_threads == 2
+    assert settings.temp_dir == Path("/tmp/ocr-service")
+    assert settings.webhook_enabled is False
+    assert settings.log_file == Path("/var/log/ocr-service/app.log")
+
+
+def test_supabase_pooler_url_and_defaults(env: pytest.MonkeyPatch) -> None:
+    pooler = "postgresql://postgres:PASSWORD@HOST:6543/postgres?pgbouncer=true"
+    env.setenv("DATABASE_URL", pooler)
+    env.setenv("LOG_LEVEL", "debug")
+    settings = load_settings()
+    assert settings.database_url == pooler
+    assert settings.database_listen_url is None
+    assert settings.log_level == "DEBUG"
+    assert settings.max_retries == 3 and settings.poll_interval_seconds == 5.0
+
+
+def test_unset_database_url_means_embedded(env: pytest.MonkeyPatch) -> None:
+    env.setenv("DATABASE_URL", "")
+    assert load_settings().database_url is None
+
+
+def test_env_file_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("VPS_INSTANCE_ID=vps-eu-001\nMAX_RETRIES=5\n")
+    settings = load_settings()
+    assert (settings.vps_instance_id, settings.max_attempts) == ("vps-eu-001", 6)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "shown"),
+    [
+        ("POLL_INTERVAL_SECONDS", "soon", "soon"),
+        ("POLL_INTERVAL_SECONDS", "0", "0"),
+        ("MAX_RETRIES", "-1", "-1"),
+        ("DATABASE_URL", "mysql://user@host/db", "mysql://user@host/db"),
+        ("DATABASE_LISTEN_URL", "localhost:5432", "localhost:5432"),
+        ("OCR_LANGUAGE", "es,fr", "fr"),
+        ("LOG_LEVEL", "LOUD", "LOUD"),
+        ("API_PORT", "70000", "70000"),
+        ("EMBEDDINGS_DEVICE", "tpu", "tpu"),
+        ("OCR_USE_GPU", "maybe", "maybe"),
+    ],
+)
+def test_bad_value_names_the_variable(
+    env: pytest.MonkeyPatch, name: str, value: str, shown: str
+) -> None:
+    env.setenv(name, value)
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert f"{name}:" in str(error.value)
+    assert repr(shown) in str(error.value)
+
+
+def test_inconsistent_values_are_explained(env: pytest.MonkeyPatch) -> None:
+    env.setenv("EMBEDDINGS_CHUNK_SIZE", "100")
+    env.setenv("EMBEDDINGS_CHUNK_OVERLAP", "100")
+    with pytest.raises(ConfigError, match="EMBEDDINGS_CHUNK_OVERLAP must be smaller"):
+        load_settings()
+    env.delenv("EMBEDDINGS_CHUNK_OVERLAP")
+    env.setenv("WEBHOOK_ENABLED", "true")
+    with pytest.raises(ConfigError, match="WEBHOOK_URL and WEBHOOK_SECRET"):
+        load_settings()
