@@ -82,18 +82,19 @@ async def test_concurrent_claimers_take_every_job_exactly_once(
     documents = set(await _insert_documents(pool, 200))
     claims: list[tuple[str, Job]] = []
 
-    async def claimer(name: str) -> None:
-        settings = make_settings(vps_instance_id=name)
-        own_pool = await create_pool(settings, min_size=1, max_size=1)
-        try:
-            queue = JobQueue(own_pool, settings)
-            while (job := await queue.claim()) is not None:
-                claims.append((name, job))
-                await asyncio.sleep(0)
-        finally:
-            await own_pool.close()
+    async def claimer(queue: JobQueue) -> None:
+        while (job := await queue.claim()) is not None:
+            claims.append((queue.instance_id, job))
 
-    await asyncio.gather(*(claimer(f"claimer-{i}") for i in range(8)))
+    # Each claimer has its own connection; all are connected before the first claim.
+    settings = [make_settings(vps_instance_id=f"claimer-{i}") for i in range(8)]
+    pools = await asyncio.gather(*(create_pool(s, min_size=1, max_size=1) for s in settings))
+    try:
+        await asyncio.gather(
+            *(claimer(JobQueue(p, s)) for p, s in zip(pools, settings, strict=True))
+        )
+    finally:
+        await asyncio.gather(*(p.close() for p in pools))
 
     assert len(claims) == 200
     assert {job.document_id for _, job in claims} == documents
@@ -163,17 +164,12 @@ async def test_lapsed_lease_after_last_attempt_fails_the_job(
 async def test_transient_failures_back_off_then_fail(
     pool: asyncpg.Pool, store: DocumentStore, make_settings: Callable[..., Settings]
 ) -> None:
-    settings = make_settings(max_retries=3, retry_backoff_seconds=0.1)
+    settings = make_settings(max_retries=3, retry_backoff_seconds=5)
     queue = JobQueue(pool, settings)
     document_id = await store.insert_document("file:///flaky.pdf")
     delays = []
     for attempt in range(1, 5):
-        job = None
-        deadline = time.monotonic() + 5
-        while job is None and time.monotonic() < deadline:
-            job = await queue.claim()
-            if job is None:
-                await asyncio.sleep(0.02)
+        job = await queue.claim()
         assert job is not None and job.attempts == attempt
         status = await queue.fail(job, f"timeout fetching file (try {attempt})", permanent=False)
         row = await _job_row(pool, job.queue_id)
@@ -182,10 +178,13 @@ async def test_transient_failures_back_off_then_fail(
             assert status == "queued"
             delays.append((row["run_after"] - row["updated_at"]).total_seconds())
             assert await queue.claim() is None, "claimable before its backoff ran out"
+            # Let the backoff pass without sleeping through it.
+            await pool.execute("UPDATE ocr_queue SET run_after = now() WHERE id = $1", job.queue_id)
         else:
             assert status == "failed"
             assert "gave up after 4 attempts" in row["error_message"]
-    assert delays == pytest.approx([0.1, 0.2, 0.4], abs=0.002)
+    assert delays == pytest.approx([5, 10, 20])
+    assert await queue.claim() is None
     assert await pool.fetchval("SELECT status FROM documents WHERE id = $1", document_id) == (
         "failed"
     )
