@@ -260,6 +260,7 @@ def migrate_url(url: str, *, settings: Settings | None = None) -> list[int]:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # logs every command it runs
     settings = load_settings()
     applied = migrate_url(ensure_database_url(settings), settings=settings)
     print(f"applied migrations: {applied}" if applied else "schema up to date")
