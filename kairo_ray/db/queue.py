@@ -63,9 +63,12 @@ class Wakeup:
     def _notified(self, *_: object) -> None:
         self._event.set()
 
-    def _lost(self, *_: object) -> None:
-        logger.warning("LISTEN connection lost; polling every %ss", self._poll_interval)
+    def _lost(self, conn: asyncpg.Connection) -> None:
+        if conn is not self._conn:
+            return
+        logger.warning("LISTEN connection lost; reconnecting at the next wait")
         self._conn = None
+        # Wake the waiter: work may have been queued while nobody listened.
         self._event.set()
 
     async def start(self) -> None:
@@ -84,6 +87,7 @@ class Wakeup:
     async def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
+            conn.remove_termination_listener(self._lost)
             with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
                 await conn.close(timeout=5)
 

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -16,7 +17,7 @@ from kairo_ray.db.queue import JobQueue
 from kairo_ray.db.store import DocumentStore
 from kairo_ray.errors import LeaseLostError
 from kairo_ray.models import DocumentResult, Job
-from kairo_ray.settings import Settings
+from kairo_ray.settings import Settings, load_settings
 from tests.fixtures.database import DbTarget
 
 
@@ -352,3 +353,32 @@ async def test_listen_url_makes_pgbouncer_deployments_listen(
         await asyncio.sleep(0.05)
         await store.insert_document("file:///through-the-pooler.pdf")
         assert await waiter is True
+
+
+async def test_listener_survives_a_dropped_connection(
+    clean_db: None, database_url: str, tmp_path: Path
+) -> None:
+    """Direct connection only: through a transaction pooler there is no LISTEN to lose."""
+    settings = load_settings(
+        database_url=database_url, data_dir=tmp_path, vps_instance_id="test-node"
+    )
+    pool = await create_pool(settings, min_size=1, max_size=2)
+    try:
+        store = DocumentStore(pool)
+        async with JobQueue(pool, settings).listener() as wake:
+            assert wake.listening
+            await pool.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+            )
+            # Losing the connection wakes the poller (work may have come meanwhile), and the
+            # next wait listens on a new connection.
+            assert await wake.wait(5) is True
+            await wake.wait(0.05)
+            assert wake.listening
+            waiter = asyncio.create_task(wake.wait(10))
+            await asyncio.sleep(0.05)
+            await store.insert_document("file:///after-reconnect.pdf")
+            assert await waiter is True
+    finally:
+        await pool.close()
