@@ -33,6 +33,7 @@ NOTIFY_CHANNEL = "kairo_ocr_queue"
 
 MAX_ERROR_CHARS = 8000
 LISTEN_RETRY_SECONDS = 30.0
+_CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 def _check_priority(priority: int) -> int:
@@ -74,10 +75,13 @@ class Wakeup:
     async def start(self) -> None:
         if self._url is None or self.listening or time.monotonic() < self._next_attempt:
             return
+        conn: asyncpg.Connection | None = None
         try:
             conn = await connect(self._url, vector=False)
             await conn.add_listener(NOTIFY_CHANNEL, self._notified)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        except _CONNECTION_ERRORS as exc:
+            if conn is not None:
+                conn.terminate()
             self._next_attempt = time.monotonic() + LISTEN_RETRY_SECONDS
             logger.warning("cannot LISTEN (%s); polling every %ss", exc, self._poll_interval)
             return
@@ -88,7 +92,7 @@ class Wakeup:
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
             conn.remove_termination_listener(self._lost)
-            with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
+            with contextlib.suppress(*_CONNECTION_ERRORS):
                 await conn.close(timeout=5)
 
     async def wait(self, timeout: float | None = None) -> bool:

@@ -18,7 +18,7 @@ from kairo_ray.db.store import DocumentStore
 from kairo_ray.errors import LeaseLostError
 from kairo_ray.models import DocumentResult, Job
 from kairo_ray.settings import Settings, load_settings
-from tests.fixtures.database import DbTarget
+from tests.fixtures.database import DbTarget, free_port
 
 
 async def _insert_documents(pool: asyncpg.Pool, count: int) -> list[UUID]:
@@ -382,3 +382,18 @@ async def test_listener_survives_a_dropped_connection(
             assert await waiter is True
     finally:
         await pool.close()
+
+
+async def test_unreachable_listen_url_falls_back_to_polling(
+    pool: asyncpg.Pool, make_settings: Callable[..., Settings]
+) -> None:
+    closed_port = free_port()
+    settings = make_settings(database_listen_url=f"postgresql://postgres@127.0.0.1:{closed_port}/x")
+    queue = JobQueue(pool, settings)
+    assert queue.can_listen
+    async with queue.listener() as wake:
+        assert not wake.listening
+        started = time.monotonic()
+        assert await wake.wait(0.2) is False
+        assert time.monotonic() - started >= 0.19
+        assert await queue.claim() is None
