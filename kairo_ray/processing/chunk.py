@@ -126,6 +126,10 @@ def chunk_pages(
         if end >= len(text):
             break
         shared = min(overlap, (end - start) // 2)
-        following = _word_start(text, max(start + 1, end - shared), len(text))
-        start = following if following < end else _word_start(text, end, len(text))
+        following = _word_start(text, max(start + 1, end - shared), end)
+        if following >= end:  # no word starts inside the overlap: go on from the cut
+            following = end
+            while following < len(text) and text[following].isspace():
+                following += 1
+        start = following
     return chunks

@@ -3,7 +3,8 @@
 Recursive XY-cut. A region is split
 
 1. into **columns** at a vertical gutter when both sides look like text columns (each side holds
-   at least three lines and its boxes fill most of its width — running text, not table cells);
+   at least three lines, its boxes fill most of its width and are long lines, at least six times
+   as wide as high — running text, not table cells);
 2. otherwise into **bands** of consecutive rows (horizontal gaps) that share a vertical gutter,
    top to bottom — a heading above two columns, the columns, a footnote below them — and each
    band is ordered again; a region that is one band but not text columns (a table) is read
@@ -28,6 +29,10 @@ MIN_COLUMN_LINES = 3
 
 COLUMN_FILL = 0.6
 """Median box width / column width at or above which a side counts as running text."""
+
+COLUMN_LINE_ASPECT = 6.0
+"""Median width / height of a column's boxes: lines of running text hold a dozen characters or
+more, while table cells (a number, a word) are short."""
 
 _SHRINK = 0.15
 """Share of a box's height ignored at its top and bottom when looking for horizontal gaps."""
@@ -90,7 +95,10 @@ def _looks_like_columns(boxes: Sequence[Box], columns: list[list[int]]) -> bool:
         left = min(boxes[i][0] for i in column)
         right = max(boxes[i][2] for i in column)
         widths = [boxes[i][2] - boxes[i][0] for i in column]
+        heights = [max(1.0, boxes[i][3] - boxes[i][1]) for i in column]
         if median(widths) < COLUMN_FILL * max(1.0, right - left):
+            return False
+        if median(widths) < COLUMN_LINE_ASPECT * median(heights):
             return False
     return True
 

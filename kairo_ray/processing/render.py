@@ -41,13 +41,17 @@ LARGE_IMAGE_COVERAGE = 0.5
 (4 × TEXT_LAYER_MIN_CHARS) to be trusted, so a stamp or header over a scan does not skip OCR."""
 
 
+_ORDINARY_PUNCTUATION = frozenset(".,;:!?¿¡'\"«»“”‘’()[]-–—%€$/&@#*·…")
+
+
 def text_layer_quality(text: str, min_chars: int) -> bool:
     """Whether a PDF page's embedded text is good enough to use instead of OCR.
 
     Rule: at least ``min_chars`` non-space characters; ≥ 95 % of them printable (no U+FFFD, no
-    private-use glyph codes from broken font encodings); ≥ 60 % letters; and word-like tokens —
-    at most 30 % single-letter tokens and ≥ 60 % of tokens with a vowel. Bad OCR text layers
-    ("sw | \\ + 400 + 300 —esupport") and glyph-index garbage fail the letter or token tests.
+    private-use glyph codes from broken font encodings); ≥ 60 % letters; ≤ 5 % odd symbols (not
+    letters, digits or ordinary punctuation); and word-like tokens — at most 30 % single-letter
+    tokens and ≥ 60 % of tokens with a vowel. Bad OCR text layers ("sw | \\ + 400 + 300
+    —esupport") and glyph-index garbage fail the symbol, letter or token tests.
     """
     chars = [ch for ch in text if not ch.isspace()]
     if len(chars) < max(1, min_chars):
@@ -58,7 +62,8 @@ def text_layer_quality(text: str, min_chars: int) -> bool:
         if ch.isprintable() and ch != "\ufffd" and unicodedata.category(ch) != "Co"
     )
     letters = sum(1 for ch in chars if ch.isalpha())
-    if printable < 0.95 * len(chars) or letters < 0.6 * len(chars):
+    odd = sum(1 for ch in chars if not ch.isalnum() and ch not in _ORDINARY_PUNCTUATION)
+    if printable < 0.95 * len(chars) or letters < 0.6 * len(chars) or odd > 0.05 * len(chars):
         return False
     tokens = re.findall(r"[^\W\d_]+", text)
     if not tokens:
@@ -131,12 +136,15 @@ class PdfDocument(Document):
             try:
                 self._pdf = pdfium.PdfDocument(data)
             except pdfium.PdfiumError as exc:
-                message = str(exc)
-                if "password" in message.lower():
+                # PDFium's last-error code can be stale from an earlier document: decide from
+                # the bytes where possible.
+                if re.search(rb"/Encrypt\s*(<<|\d+\s+\d+\s+R)", data):
                     raise PermanentError(
                         "encrypted PDF: a password is required to open it"
                     ) from exc
-                raise PermanentError(f"corrupt PDF: {message}") from exc
+                if _declares_no_pages(data):
+                    raise PermanentError("PDF has no pages (its page tree is empty)") from exc
+                raise PermanentError(f"corrupt PDF: PDFium cannot parse it ({exc})") from exc
             self.page_count = len(self._pdf)
         self._check_page_count()
 
@@ -199,6 +207,13 @@ class PdfDocument(Document):
     def close(self) -> None:
         with _PDFIUM_LOCK:
             self._pdf.close()
+
+
+def _declares_no_pages(data: bytes) -> bool:
+    """Whether every page-tree node in the file says /Count 0 (PDFium refuses such files)."""
+    counts = re.findall(rb"/Type\s*/Pages\b[^>]*?/Count\s+(\d+)", data)
+    counts += re.findall(rb"/Count\s+(\d+)[^>]*?/Type\s*/Pages\b", data)
+    return bool(counts) and all(int(count) == 0 for count in counts)
 
 
 class ImageDocument(Document):

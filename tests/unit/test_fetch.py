@@ -1,0 +1,252 @@
+"""Fetching: streaming size cap, SSRF guard, type from magic numbers, error kinds, temp cleanup.
+
+The HTTP server here listens on 127.0.0.1 and stands in for an internet host (Supabase Storage):
+it is reachable only because the tests put it on FETCH_ALLOWED_HOSTS. Addresses outside the
+allow-list are refused before any connection is attempted, so no traffic leaves this machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from kairo_ray.errors import PermanentError, TransientError
+from kairo_ray.processing.fetch import detect_kind, fetch
+from kairo_ray.settings import Settings
+
+
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (20, 10), "white").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+PNG = _png()
+PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
+MB = 1024 * 1024
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        path = self.path.split("?")[0]
+        if path == "/doc.png":
+            self._send(200, PNG, {"Content-Type": "application/pdf"})  # mislabelled on purpose
+        elif path == "/doc.pdf":
+            self._send(200, PDF)
+        elif path == "/notes.txt":
+            self._send(200, b"plain text, not a document")
+        elif path == "/empty":
+            self._send(200, b"")
+        elif path == "/missing":
+            self._send(404, b"not found")
+        elif path == "/forbidden":
+            self._send(403, b"expired signature")
+        elif path == "/unavailable":
+            self._send(503, b"try later")
+        elif path == "/big-declared":
+            self.send_response(200)
+            self.send_header("Content-Length", str(100 * MB))
+            self.end_headers()
+            self.wfile.write(PDF)
+        elif path == "/endless":
+            # No Content-Length, chunked: only the streaming counter can stop it.
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            chunk = b"%PDF-1.4 " + b"x" * (256 * 1024)
+            try:
+                for _ in range(40):  # bounded: 10 MB at most
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.write(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+        elif path == "/slow":
+            time.sleep(2)
+            self._send(200, PDF)
+        elif path == "/redirect":
+            self._send(302, headers={"Location": "/doc.pdf"})
+        elif path == "/redirect-internal":
+            self._send(302, headers={"Location": "http://169.254.169.254/latest/meta-data"})
+        else:
+            self._send(404)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def temp_dir(tmp_path: Path) -> Path:
+    return tmp_path / "fetch"
+
+
+def _settings(temp_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "temp_dir": temp_dir,
+        "fetch_allowed_hosts": ["127.0.0.1"],
+        "max_file_size_mb": 1,
+        "fetch_timeout_seconds": 5,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+def _leftovers(temp_dir: Path) -> list[Path]:
+    return list(temp_dir.iterdir()) if temp_dir.exists() else []
+
+
+async def test_download_identifies_by_magic_not_label(server: str, temp_dir: Path) -> None:
+    async with await fetch(f"{server}/doc.png?token=abc", _settings(temp_dir)) as fetched:
+        assert fetched.kind == "png"
+        assert fetched.size == len(PNG) and fetched.read_bytes() == PNG
+        assert fetched.path.parent == temp_dir
+        assert fetched.sha256 == hashlib.sha256(PNG).hexdigest()
+    assert _leftovers(temp_dir) == []
+
+
+async def test_redirect_followed(server: str, temp_dir: Path) -> None:
+    fetched = await fetch(f"{server}/redirect", _settings(temp_dir))
+    assert fetched.kind == "pdf"
+    fetched.cleanup()
+    fetched.cleanup()  # idempotent
+    assert _leftovers(temp_dir) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "error", "match"),
+    [
+        ("/missing", PermanentError, "HTTP 404"),
+        ("/forbidden", PermanentError, "HTTP 403"),
+        ("/unavailable", TransientError, "HTTP 503"),
+        ("/notes.txt", PermanentError, "unsupported file type"),
+        ("/empty", PermanentError, "empty file"),
+        ("/big-declared", PermanentError, "MAX_FILE_SIZE_MB=1"),
+        ("/endless", PermanentError, "file too large: more than MAX_FILE_SIZE_MB=1"),
+    ],
+)
+async def test_errors_are_classified_and_clean_up(
+    server: str, temp_dir: Path, path: str, error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        await fetch(f"{server}{path}?token=secret-token", _settings(temp_dir))
+    assert _leftovers(temp_dir) == []
+
+
+async def test_error_messages_hide_signed_url_tokens(server: str, temp_dir: Path) -> None:
+    with pytest.raises(PermanentError) as caught:
+        await fetch(f"{server}/missing?token=secret-token", _settings(temp_dir))
+    assert "secret-token" not in str(caught.value)
+
+
+async def test_read_timeout_is_transient(server: str, temp_dir: Path) -> None:
+    with pytest.raises(TransientError, match="timeout"):
+        await fetch(f"{server}/slow", _settings(temp_dir, fetch_timeout_seconds=0.5))
+    assert _leftovers(temp_dir) == []
+
+
+async def test_connection_refused_is_transient(temp_dir: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(TransientError, match="network error"):
+        await fetch(f"http://127.0.0.1:{port}/doc.pdf", _settings(temp_dir))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/doc.pdf",
+        "http://localhost/doc.pdf",
+        "http://[::1]/doc.pdf",
+        "http://10.1.2.3/doc.pdf",
+        "http://192.168.0.10/doc.pdf",
+        "http://169.254.169.254/latest/meta-data",
+        "http://0.0.0.0/doc.pdf",
+        "http://224.0.0.1/doc.pdf",
+        "http://[::ffff:127.0.0.1]/doc.pdf",
+    ],
+)
+async def test_ssrf_refused_without_allow_list(temp_dir: Path, url: str) -> None:
+    with pytest.raises(PermanentError, match="non-public address"):
+        await fetch(url, _settings(temp_dir, fetch_allowed_hosts=[]))
+    assert _leftovers(temp_dir) == []
+
+
+async def test_ssrf_checked_on_redirects(server: str, temp_dir: Path) -> None:
+    with pytest.raises(PermanentError, match=r"169\.254\.169\.254"):
+        await fetch(f"{server}/redirect-internal", _settings(temp_dir))
+
+
+async def test_other_schemes_refused(temp_dir: Path) -> None:
+    with pytest.raises(PermanentError, match="unsupported URL scheme"):
+        await fetch("ftp://example.org/doc.pdf", _settings(temp_dir))
+
+
+async def test_local_paths(tmp_path: Path, temp_dir: Path) -> None:
+    source = tmp_path / "scan.png"
+    source.write_bytes(PNG)
+    for reference in (str(source), source.as_uri()):
+        async with await fetch(reference, _settings(temp_dir)) as fetched:
+            assert fetched.kind == "png" and fetched.path != source
+        assert source.exists(), "cleanup removes the copy, never the original"
+    assert _leftovers(temp_dir) == []
+    with pytest.raises(PermanentError, match="FETCH_ALLOW_LOCAL_PATHS"):
+        await fetch(str(source), _settings(temp_dir, fetch_allow_local_paths=False))
+    with pytest.raises(PermanentError, match="file not found"):
+        await fetch(str(tmp_path / "nope.pdf"), _settings(temp_dir))
+
+
+async def test_local_file_over_the_cap(tmp_path: Path, temp_dir: Path) -> None:
+    source = tmp_path / "big.pdf"
+    source.write_bytes(b"%PDF-1.4\n" + b"0" * (2 * MB))
+    with pytest.raises(PermanentError, match="MAX_FILE_SIZE_MB=1"):
+        await fetch(str(source), _settings(temp_dir))
+    assert _leftovers(temp_dir) == []
+
+
+@pytest.mark.parametrize(
+    ("head", "kind"),
+    [
+        (b"%PDF-1.7\n", "pdf"),
+        (b"\r\n\r\n%PDF-1.4", "pdf"),  # junk before the header is allowed by readers
+        (b"\x89PNG\r\n\x1a\n....", "png"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "jpeg"),
+        (b"II*\x00\x08\x00\x00\x00", "tiff"),
+        (b"MM\x00*\x00\x00\x00\x08", "tiff"),
+        (b"RIFF\x24\x00\x00\x00WEBPVP8 ", "webp"),
+        (b"BM" + b"\x00" * 30, "bmp"),
+        (b"GIF89a", None),
+        (b"PK\x03\x04", None),
+        (b"hello world", None),
+        (b"", None),
+    ],
+)
+def test_magic_numbers(head: bytes, kind: str | None) -> None:
+    assert detect_kind(head) == kind
