@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,15 +40,16 @@ asyncio.run(main())
 
 
 @pytest.fixture
-def embedded_settings(tmp_path: Path) -> Iterator[Settings]:
-    settings = load_settings(
-        database_url=None, database_listen_url=None, data_dir=tmp_path / "kairo", api_port=8000
-    )
+def embedded_settings() -> Iterator[Settings]:
+    # Not under tmp_path: every new pytest session resets /tmp/pytest-of-root to mode 0700,
+    # which locks the 'pgserver' user (root runs postgres as that user) out of its data.
+    data_dir = Path(tempfile.mkdtemp(prefix="kairo-embedded-"))
+    settings = load_settings(database_url=None, database_listen_url=None, data_dir=data_dir)
     try:
         yield settings
     finally:
         stop_embedded(settings)
-        shutil.rmtree(tmp_path / "kairo", ignore_errors=True)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 async def test_embedded_server_serves_other_processes(embedded_settings: Settings) -> None:
