@@ -1,0 +1,328 @@
+"""The queue driver: one named, detached actor per cluster that turns queued jobs into results.
+
+It wakes on NOTIFY (or every POLL_INTERVAL_SECONDS), claims jobs only while the cluster has room
+for their pages, keeps each claim's lease alive, fans each document's pages out as Ray tasks that
+call the OCR deployment, then chunks and embeds through the embedding deployment and completes the
+job in one transaction. Claimed-but-waiting jobs are leases other VPSes could have used, so
+claiming is bounded by the cluster's CPUs, read again on every round so a joining node counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter, OrderedDict
+from typing import Any
+from uuid import UUID
+
+import ray
+from ray import serve
+
+from kairo_ray.app.metrics import Metrics
+from kairo_ray.app.tasks import process_page
+from kairo_ray.app.webhook import send_webhook
+from kairo_ray.db.connector import create_pool
+from kairo_ray.db.queue import JobQueue
+from kairo_ray.db.store import DocumentStore
+from kairo_ray.errors import LeaseLostError, PermanentError
+from kairo_ray.logs import configure_logging, job_context
+from kairo_ray.models import DocumentResult, EmbeddedChunk, Job, PageResult
+from kairo_ray.processing.fetch import fetch
+from kairo_ray.processing.language import detect_language
+from kairo_ray.processing.render import open_document
+from kairo_ray.settings import load_settings
+
+log = logging.getLogger("kairo_ray.driver")
+
+DRIVER_NAME = "kairo-driver"
+NAMESPACE = "kairo"
+APP_NAME = "kairo"
+_TRACES_KEPT = 200
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The exception raised inside a Ray task or Serve replica, not Ray's wrapper of it."""
+    return getattr(exc, "cause", None) or exc
+
+
+def describe(exc: BaseException) -> str:
+    """A readable error_message: the message alone for our own errors, the type otherwise."""
+    if isinstance(exc, PermanentError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
+class QueueDriver:
+    def __init__(self, app_name: str = APP_NAME) -> None:
+        self._settings = load_settings()
+        configure_logging(self._settings)
+        self._app_name = app_name
+        self._metrics = Metrics()
+        self._active: dict[UUID, Job] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pages_in_flight = 0
+        self._traces: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        self._outcomes: Counter[str] = Counter()
+        self._progress: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._job_done = asyncio.Event()
+        self._stopping = False
+        self._last_error: str | None = None
+        self._listening = False
+        self._started_at = time.time()
+        self._main = asyncio.get_running_loop().create_task(self._run())
+
+    # --- public methods ---------------------------------------------------------------------
+
+    async def status(self) -> dict[str, Any]:
+        max_jobs, max_pages = self._capacity()
+        return {
+            "instance_id": self._settings.vps_instance_id,
+            "running": not self._main.done(),
+            "listening": self._listening,
+            "active_jobs": [str(job.document_id) for job in self._active.values()],
+            "pages_in_flight": self._pages_in_flight,
+            "max_jobs": max_jobs,
+            "max_pages_in_flight": max_pages,
+            "outcomes": dict(self._outcomes),
+            "last_error": self._last_error,
+            "uptime_seconds": time.time() - self._started_at,
+        }
+
+    async def trace(self, document_id: str) -> list[dict[str, Any]]:
+        """Where and when each page of a recent document ran (node, pid, start, end)."""
+        return self._traces.get(str(document_id), [])
+
+    async def progress(self, document_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Stage and pages done of documents this driver is working on or finished recently."""
+        return {doc: dict(self._progress[doc]) for doc in document_ids if doc in self._progress}
+
+    async def stop(self) -> None:
+        """Stop claiming; jobs in hand go back to the queue (as a transient failure)."""
+        self._stopping = True
+        self._main.cancel()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(self._main, *self._tasks, return_exceptions=True)
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        backoff = 1.0
+        while not self._stopping:
+            try:
+                self._pool = await create_pool(self._settings)
+                self._queue = JobQueue(self._pool, self._settings)
+                self._store = DocumentStore(self._pool)
+                self._ocr = serve.get_deployment_handle("ocr", self._app_name)
+                self._embed = serve.get_deployment_handle("embedder", self._app_name)
+                log.info("driver started", extra={"instance_id": self._settings.vps_instance_id})
+                async with self._queue.listener() as wake:
+                    self._listening = getattr(wake, "listening", False)
+                    backoff = 1.0
+                    await self._poll(wake)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._last_error = describe(exc)
+                log.exception("driver loop failed, retrying in %.0fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 60.0)
+            finally:
+                pool = getattr(self, "_pool", None)
+                if pool is not None and not self._active:
+                    await pool.close()
+                    self._pool = None
+
+    async def _poll(self, wake: Any) -> None:
+        while not self._stopping:
+            max_jobs, max_pages = self._capacity()
+            while len(self._active) < max_jobs and self._pages_in_flight < max_pages:
+                job = await self._queue.claim()
+                if job is None:
+                    break
+                self._active[job.queue_id] = job
+                task = asyncio.create_task(self._run_job(job))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            self._metrics.queue_depth.set(await self._queue.queue_size())
+            self._metrics.jobs_in_flight.set(len(self._active))
+            await self._sleep(wake)
+
+    async def _sleep(self, wake: Any) -> None:
+        """Until NOTIFY, a job of ours finishing (room to claim again), or the poll interval."""
+        waiters = {
+            asyncio.ensure_future(wake.wait(self._settings.poll_interval_seconds)),
+            asyncio.ensure_future(self._job_done.wait()),
+        }
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            self._job_done.clear()
+
+    def _capacity(self) -> tuple[int, int]:
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        max_jobs = self._settings.max_concurrent_jobs or max(2, cpus)
+        return max_jobs, 2 * cpus
+
+    # --- one job ----------------------------------------------------------------------------
+
+    async def _run_job(self, job: Job) -> None:
+        ctx = job_context(job, instance_id=self._settings.vps_instance_id)
+        started = time.monotonic()
+        work = asyncio.current_task()
+        lost = asyncio.Event()
+        keeper = asyncio.create_task(self._keep_lease(job, work, lost))
+        outcome = "completed"
+        log.info("job claimed", extra=ctx)
+        try:
+            result = await self._process(job)
+            self._progress_of(job)["stage"] = "storing"
+            # No heartbeat may race the completion for the job's row lock: the commit settles it.
+            keeper.cancel()
+            await self._store.complete(job, result)
+            log.info("job completed", extra={**ctx, "seconds": time.monotonic() - started})
+            notify = asyncio.create_task(self._notify(job, result))
+            self._tasks.add(notify)
+            notify.add_done_callback(self._tasks.discard)
+        except LeaseLostError:
+            outcome = "lost"
+            log.warning("lease lost, dropping job", extra=ctx)
+        except asyncio.CancelledError:
+            if not lost.is_set():
+                outcome = "released"
+                await self._queue.fail(job, "driver stopped before finishing", permanent=False)
+                raise
+            outcome = "lost"
+            log.warning("lease lost (cancelled, expired or re-claimed), dropping job", extra=ctx)
+        except Exception as exc:
+            keeper.cancel()
+            cause = root_cause(exc)
+            permanent = isinstance(cause, PermanentError)
+            try:
+                status = await self._queue.fail(job, describe(cause), permanent=permanent)
+                outcome = "failed" if status == "failed" else "retry"
+            except LeaseLostError:
+                outcome = "lost"
+            log.warning("job %s: %s", outcome, describe(cause), extra=ctx)
+        finally:
+            keeper.cancel()
+            self._progress_of(job)["stage"] = outcome
+            self._active.pop(job.queue_id, None)
+            self._outcomes[outcome] += 1
+            self._metrics.jobs_finished.inc(tags={"outcome": outcome})
+            self._metrics.job_seconds.observe(time.monotonic() - started)
+            self._job_done.set()
+
+    async def _keep_lease(
+        self, job: Job, work: asyncio.Task[Any] | None, lost: asyncio.Event
+    ) -> None:
+        interval = max(0.5, self._settings.lease_seconds / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._queue.heartbeat(job)
+            except LeaseLostError:
+                lost.set()
+                if work is not None:
+                    work.cancel()
+                return
+            except Exception:
+                log.warning("heartbeat failed, retrying", extra=job_context(job), exc_info=True)
+
+    def _progress_of(self, job: Job) -> dict[str, Any]:
+        key = str(job.document_id)
+        if key not in self._progress:
+            self._progress[key] = {"stage": "claimed", "pages": None, "pages_done": 0}
+            while len(self._progress) > _TRACES_KEPT:
+                self._progress.popitem(last=False)
+        return self._progress[key]
+
+    async def _process(self, job: Job) -> DocumentResult:
+        progress = self._progress_of(job)
+        progress["stage"] = "fetching"
+        async with await fetch(job.file_url, self._settings, job.file_type) as fetched:
+            data = fetched.read_bytes()
+        with open_document(data, self._settings, job.file_type) as document:
+            page_count = document.page_count
+        pages = await self._ocr_pages(job, data, page_count)
+        text = "\n\n".join(page.text for page in pages)
+        progress["stage"] = "embedding"
+        chunks = await self._embed.chunk.remote(pages)
+        existing = await self._store.existing_embeddings(job.document_id)
+        fresh = [chunk for chunk in chunks if chunk.content_hash not in existing]
+        vectors = await asyncio.gather(*(self._embed.embed.remote(c.text) for c in fresh))
+        computed = {
+            chunk.content_hash: vector for chunk, vector in zip(fresh, vectors, strict=True)
+        }
+        embedded = [
+            EmbeddedChunk(
+                **chunk.model_dump(),
+                embedding=computed.get(chunk.content_hash) or existing[chunk.content_hash],
+            )
+            for chunk in chunks
+        ]
+        return DocumentResult(
+            document_id=job.document_id,
+            text=text,
+            language=detect_language(text),
+            pages=pages,
+            chunks=embedded,
+        )
+
+    async def _ocr_pages(self, job: Job, data: bytes, page_count: int) -> list[PageResult]:
+        data_ref = ray.put(data)
+        refs = [process_page.remote(data_ref, n, self._ocr) for n in range(1, page_count + 1)]
+        self._pages_in_flight += page_count
+        progress = self._progress_of(job)
+        progress.update(stage="ocr", pages=page_count, pages_done=0)
+
+        async def counted(ref: ray.ObjectRef) -> dict[str, Any]:
+            outcome = await ref
+            progress["pages_done"] += 1
+            return outcome
+
+        try:
+            outcomes = await asyncio.gather(*(counted(ref) for ref in refs))
+        except BaseException:
+            for ref in refs:
+                ray.cancel(ref)
+            raise
+        finally:
+            self._pages_in_flight -= page_count
+        trace = []
+        for outcome in outcomes:
+            page: PageResult = outcome["page"]
+            self._metrics.pages_processed.inc(tags={"source": page.source})
+            self._metrics.page_seconds.observe(page.seconds)
+            trace.append({key: value for key, value in outcome.items() if key != "page"})
+            trace[-1]["page"] = page.page_number
+        self._traces[str(job.document_id)] = trace
+        while len(self._traces) > _TRACES_KEPT:
+            self._traces.popitem(last=False)
+        return [outcome["page"] for outcome in outcomes]
+
+    async def _notify(self, job: Job, result: DocumentResult) -> None:
+        payload = {
+            "event": "document.ocr_completed",
+            "document_id": str(job.document_id),
+            "job_id": str(job.queue_id),
+            "page_count": len(result.pages),
+            "language": result.language,
+            "chunks": len(result.chunks),
+            "instance_id": self._settings.vps_instance_id,
+        }
+        try:
+            await send_webhook(self._settings, payload)
+        except Exception:
+            log.exception("webhook failed", extra=job_context(job))
+
+
+def get_or_create_driver(app_name: str = APP_NAME) -> ray.actor.ActorHandle:
+    """The cluster's one driver: created on first call, found by name afterwards."""
+    return QueueDriver.options(
+        name=DRIVER_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True
+    ).remote(app_name)

@@ -1,0 +1,146 @@
+"""Starting, deploying and stopping kairo-ray on a Ray cluster (what ``kairo-ray up/down`` do).
+
+``up`` is idempotent: it reuses a running cluster (RAY_ADDRESS or a local head) or starts a local
+one-node head, starts the embedded PostgreSQL when DATABASE_URL is unset, migrates, deploys the
+Serve application and makes sure the driver actor runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from kairo_ray.settings import Settings
+
+# Ray 2.60 turns token authentication on for a new head; its clients must speak it too.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
+
+RAY_PORT = 6379
+DASHBOARD_PORT = 8265
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings this process was given, as environment variables for replicas and the driver.
+
+    Only explicitly set values travel (environment or .env), so a node's own environment still
+    supplies the rest.
+    """
+    env: dict[str, str] = {}
+    for name in sorted(settings.model_fields_set):
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            value = ",".join(str(item) for item in value)
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        env[name.upper()] = str(value)
+    return env
+
+
+def _ray_cli() -> str:
+    ray = shutil.which("ray")
+    if ray is None:
+        raise RuntimeError("the 'ray' command is not on PATH: is kairo-ray installed here?")
+    return ray
+
+
+def local_head_address() -> str | None:
+    """The address of a Ray head already running on this machine, if any."""
+    current = Path("/tmp/ray/ray_current_cluster")
+    if current.exists():
+        address = current.read_text().strip()
+        probe = subprocess.run(
+            [_ray_cli(), "status", f"--address={address}"], capture_output=True, timeout=60
+        )
+        if probe.returncode == 0:
+            return address
+    return None
+
+
+def start_local_head(env: dict[str, str], node_ip: str = "127.0.0.1") -> str:
+    """``ray start --head`` on this machine; the environment given reaches every worker."""
+    command = [
+        _ray_cli(),
+        "start",
+        "--head",
+        f"--node-ip-address={node_ip}",
+        f"--port={RAY_PORT}",
+        "--dashboard-host=127.0.0.1",
+        f"--dashboard-port={DASHBOARD_PORT}",
+        "--disable-usage-stats",
+    ]
+    subprocess.run(command, check=True, env={**os.environ, **env}, capture_output=True)
+    return f"{node_ip}:{RAY_PORT}"
+
+
+def up(settings: Settings, address: str | None = None) -> dict[str, Any]:
+    """Bring the whole application up and return where to find it."""
+    import ray
+    from ray import serve
+
+    from kairo_ray.app.builder import build_app
+    from kairo_ray.app.driver import APP_NAME, NAMESPACE, get_or_create_driver
+    from kairo_ray.db.embedded import ensure_database_url
+    from kairo_ray.db.migrate import migrate_url
+
+    env = settings_env(settings)
+    database_url = ensure_database_url(settings)
+    env["DATABASE_URL"] = database_url
+    migrate_url(database_url)
+
+    address = address or settings.ray_address or local_head_address()
+    started_head = address is None
+    if address is None:
+        address = start_local_head(env)
+    ray.init(address=address, namespace=NAMESPACE, logging_level="ERROR")
+    serve.start(http_options={"host": settings.api_host, "port": settings.api_port})
+    serve.run(build_app({"env": env}), name=APP_NAME, route_prefix="/", blocking=False)
+    driver = get_or_create_driver(APP_NAME)
+    deadline = time.monotonic() + 120
+    status = ray.get(driver.status.remote())
+    while not status["running"] and time.monotonic() < deadline:
+        time.sleep(1)
+        status = ray.get(driver.status.remote())
+    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
+    return {
+        "ray_address": address,
+        "started_head": started_head,
+        "database": "embedded" if not settings.database_url else "DATABASE_URL",
+        "database_url": database_url,
+        "api_url": f"http://{host}:{settings.api_port}",
+        "dashboard_url": f"http://127.0.0.1:{DASHBOARD_PORT}",
+        "driver": status,
+    }
+
+
+def down(settings: Settings, address: str | None = None, stop_ray: bool = True) -> None:
+    """Stop the driver (its jobs go back to the queue) and the Serve app; then Ray and the DB."""
+    import ray
+    from ray import serve
+
+    from kairo_ray.app.driver import DRIVER_NAME, NAMESPACE
+    from kairo_ray.db.embedded import stop_embedded
+
+    address = address or settings.ray_address or local_head_address()
+    if address is not None:
+        ray.init(address=address, namespace=NAMESPACE, logging_level="ERROR")
+        try:
+            driver = ray.get_actor(DRIVER_NAME, namespace=NAMESPACE)
+        except ValueError:
+            driver = None
+        if driver is not None:
+            try:
+                ray.get(driver.stop.remote(), timeout=60)
+            finally:
+                ray.kill(driver, no_restart=True)
+        serve.shutdown()
+        ray.shutdown()
+        if stop_ray:
+            subprocess.run([_ray_cli(), "stop"], check=False, capture_output=True)
+    if not settings.database_url:
+        stop_embedded(settings)
