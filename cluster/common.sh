@@ -9,6 +9,9 @@ load_env() {
     . "$env_file"
     set +a
   fi
+  # Ray 2.60 enables token authentication on the head; every node and client must use it.
+  # On a worker VPS, put the head's token (`ray get-auth-token` there) in RAY_AUTH_TOKEN.
+  export RAY_AUTH_MODE="${RAY_AUTH_MODE:-token}"
 }
 
 # Ray's ports have no authentication: they must only be reachable on a private network.

@@ -78,13 +78,22 @@ def start_local_head(env: dict[str, str], node_ip: str = "127.0.0.1") -> str:
     return f"{node_ip}:{RAY_PORT}"
 
 
+def _connect(address: str) -> None:
+    import ray
+
+    from kairo_ray.app.driver import NAMESPACE
+
+    if not ray.is_initialized():
+        ray.init(address=address, namespace=NAMESPACE, logging_level="ERROR")
+
+
 def up(settings: Settings, address: str | None = None) -> dict[str, Any]:
     """Bring the whole application up and return where to find it."""
     import ray
     from ray import serve
 
     from kairo_ray.app.builder import build_app
-    from kairo_ray.app.driver import APP_NAME, NAMESPACE, get_or_create_driver
+    from kairo_ray.app.driver import APP_NAME, get_or_create_driver
     from kairo_ray.db.embedded import ensure_database_url
     from kairo_ray.db.migrate import migrate_url
 
@@ -97,7 +106,7 @@ def up(settings: Settings, address: str | None = None) -> dict[str, Any]:
     started_head = address is None
     if address is None:
         address = start_local_head(env)
-    ray.init(address=address, namespace=NAMESPACE, logging_level="ERROR")
+    _connect(address)
     serve.start(http_options={"host": settings.api_host, "port": settings.api_port})
     serve.run(build_app({"env": env}), name=APP_NAME, route_prefix="/", blocking=False)
     driver = get_or_create_driver(APP_NAME)
@@ -128,7 +137,7 @@ def down(settings: Settings, address: str | None = None, stop_ray: bool = True) 
 
     address = address or settings.ray_address or local_head_address()
     if address is not None:
-        ray.init(address=address, namespace=NAMESPACE, logging_level="ERROR")
+        _connect(address)
         try:
             driver = ray.get_actor(DRIVER_NAME, namespace=NAMESPACE)
         except ValueError:

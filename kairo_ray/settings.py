@@ -2,7 +2,7 @@
 
 Every variable of the seed service (``../shared/seeds``) keeps its name and meaning, so an existing
 ``/etc/ocr-service/.env`` works unchanged; what kairo-ray adds is documented in ``.env.example``.
-A wrong value stops start-up with :class:`ConfigError`, which names the variable and what is allowed.
+A wrong value stops start-up with :class:`ConfigError`, naming the variable and what is allowed.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     # --- database -------------------------------------------------------------------------------
     database_url: str | None = Field(
         default=None,
-        description="PostgreSQL URL. Supabase: the pooler on port 6543. Unset: embedded PostgreSQL.",
+        description="PostgreSQL URL. Supabase: its pooler on port 6543. Unset: embedded server.",
     )
     database_listen_url: str | None = Field(
         default=None,

@@ -2,9 +2,10 @@
 
 The ingress holds no model: OCR and embedding go through the two deployments' handles, and the
 database through an asyncpg pool created on first use in each replica.
-"""
 
-from __future__ import annotations
+Annotations here are evaluated eagerly (no ``from __future__ import annotations``): Serve ships the
+ingress class by value, and FastAPI must resolve the routes' parameter types in the replica.
+"""
 
 import asyncio
 import hmac
@@ -13,7 +14,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import ray
-from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from ray import serve
@@ -87,15 +88,20 @@ class ApiBackend:
             )
 
     async def models_loaded(self) -> bool:
+        """At least one running replica of each model deployment.
+
+        Not the deployment status: while autoscaling waits for CPUs it reads UPSCALING even though
+        its running replicas serve fine.
+        """
         try:
             app = serve.status().applications.get(APP_NAME)
         except Exception:
             return False
         if app is None:
             return False
-        wanted = ("ocr", "embedder")
         return all(
-            name in app.deployments and app.deployments[name].status == "HEALTHY" for name in wanted
+            name in app.deployments and app.deployments[name].replica_states.get("RUNNING", 0) > 0
+            for name in ("ocr", "embedder")
         )
 
     async def driver_status(self) -> dict[str, Any] | None:
@@ -130,97 +136,80 @@ class ApiBackend:
         return await self._embedder.embed.remote(text)
 
 
-def _backend(request: Request) -> ApiBackend:
-    return request.app.state.backend
-
-
-Ingress = Annotated[ApiBackend, Depends(_backend)]
-
-
-@api.get("/health")
-async def health(ingress: Ingress) -> dict[str, Any]:
-    queue, _ = await ingress.db()
-    models = await ingress.models_loaded()
-    driver = await ingress.driver_status()
-    return {
-        "status": "ok" if models and driver and driver["running"] else "degraded",
-        "models_loaded": models,
-        "queue_size": await queue.queue_size(),
-        "driver_running": bool(driver and driver["running"]),
-    }
-
-
-@api.get("/stats")
-@api.get("/api/queue/stats")
-async def queue_stats(ingress: Ingress) -> dict[str, Any]:
-    queue, _ = await ingress.db()
-    stats = (await queue.stats()).model_dump()
-    stats["driver"] = await ingress.driver_status()
-    return stats
-
-
-@api.post("/api/process-document", response_model=ProcessDocumentResponse)
-async def process_document(
-    body: ProcessDocumentRequest, request: Request, ingress: Ingress
-) -> ProcessDocumentResponse:
-    ingress.check_admin(request)
-    queue, store = await ingress.db()
-    if await store.get_document(body.document_id) is None:
-        raise HTTPException(404, f"document {body.document_id} not found")
-    if await queue.queue_size() >= ingress.settings.max_queue_depth:
-        raise HTTPException(503, "queue is full (MAX_QUEUE_DEPTH), try again later")
-    job_id, status = await queue.enqueue(body.document_id, body.priority)
-    return ProcessDocumentResponse(job_id=job_id, status=status)
-
-
-@api.post("/api/ocr")
-async def ocr(
-    ingress: Ingress, file: Annotated[UploadFile, File(description="An image or a PDF")]
-) -> dict[str, Any]:
-    limit = ingress.settings.max_file_size_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise HTTPException(
-            413, f"file exceeds MAX_FILE_SIZE_MB ({ingress.settings.max_file_size_mb:g} MB)"
-        )
-    if not data:
-        raise HTTPException(400, "empty upload: the file has no bytes")
-    if ingress.adhoc_slots.locked():
-        raise HTTPException(503, "too many OCR requests in progress, try again later")
-    async with ingress.adhoc_slots:
-        return await ingress.ocr_upload(data)
-
-
-@api.get("/api/documents/{document_id}")
-async def get_document(document_id: UUID, ingress: Ingress) -> dict[str, Any]:
-    _, store = await ingress.db()
-    document = await store.get_document(document_id)
-    if document is None:
-        raise HTTPException(404, f"document {document_id} not found")
-    return document
-
-
-@api.get("/api/search")
-async def search(
-    ingress: Ingress,
-    q: Annotated[str, Query(min_length=1, max_length=2000, description="What to look for")],
-    k: Annotated[int, Query(ge=1, le=100)] = 10,
-) -> dict[str, Any]:
-    if not q.strip():
-        raise HTTPException(422, "q must contain text")
-    _, store = await ingress.db()
-    vector = await ingress.embed_query(q)
-    hits = await store.search(vector, k)
-    return {"query": q, "results": [hit.model_dump() for hit in hits]}
-
-
 @serve.deployment(name="api", ray_actor_options={"num_cpus": 0}, max_ongoing_requests=100)
 @serve.ingress(api)
 class ApiIngress:
-    """The HTTP ingress replica; the routes above reach its :class:`ApiBackend` via app state.
-
-    Defined after the routes: ``serve.ingress`` takes the app's routes as they are at this point.
-    """
+    """The HTTP ingress replica: Ray Serve's FastAPI pattern, routes as methods."""
 
     def __init__(self, ocr: DeploymentHandle, embedder: DeploymentHandle) -> None:
-        api.state.backend = ApiBackend(ocr, embedder)
+        self.backend = ApiBackend(ocr, embedder)
+
+    @api.get("/health")
+    async def health(self) -> dict[str, Any]:
+        queue, _ = await self.backend.db()
+        models = await self.backend.models_loaded()
+        driver = await self.backend.driver_status()
+        return {
+            "status": "ok" if models and driver and driver["running"] else "degraded",
+            "models_loaded": models,
+            "queue_size": await queue.queue_size(),
+            "driver_running": bool(driver and driver["running"]),
+        }
+
+    @api.get("/stats")
+    @api.get("/api/queue/stats")
+    async def queue_stats(self) -> dict[str, Any]:
+        queue, _ = await self.backend.db()
+        stats = (await queue.stats()).model_dump()
+        stats["driver"] = await self.backend.driver_status()
+        return stats
+
+    @api.post("/api/process-document", response_model=ProcessDocumentResponse)
+    async def process_document(
+        self, body: ProcessDocumentRequest, request: Request
+    ) -> ProcessDocumentResponse:
+        self.backend.check_admin(request)
+        queue, store = await self.backend.db()
+        if await store.get_document(body.document_id) is None:
+            raise HTTPException(404, f"document {body.document_id} not found")
+        if await queue.queue_size() >= self.backend.settings.max_queue_depth:
+            raise HTTPException(503, "queue is full (MAX_QUEUE_DEPTH), try again later")
+        job_id, status = await queue.enqueue(body.document_id, body.priority)
+        return ProcessDocumentResponse(job_id=job_id, status=status)
+
+    @api.post("/api/ocr")
+    async def ocr(
+        self, file: Annotated[UploadFile, File(description="An image or a PDF")]
+    ) -> dict[str, Any]:
+        limit = self.backend.settings.max_file_size_bytes
+        data = await file.read(limit + 1)
+        if len(data) > limit:
+            mb = self.backend.settings.max_file_size_mb
+            raise HTTPException(413, f"file exceeds MAX_FILE_SIZE_MB ({mb:g} MB)")
+        if not data:
+            raise HTTPException(400, "empty upload: the file has no bytes")
+        if self.backend.adhoc_slots.locked():
+            raise HTTPException(503, "too many OCR requests in progress, try again later")
+        async with self.backend.adhoc_slots:
+            return await self.backend.ocr_upload(data)
+
+    @api.get("/api/documents/{document_id}")
+    async def get_document(self, document_id: UUID) -> dict[str, Any]:
+        _, store = await self.backend.db()
+        document = await store.get_document(document_id)
+        if document is None:
+            raise HTTPException(404, f"document {document_id} not found")
+        return document
+
+    @api.get("/api/search")
+    async def search(
+        self,
+        q: Annotated[str, Query(min_length=1, max_length=2000, description="What to look for")],
+        k: Annotated[int, Query(ge=1, le=100)] = 10,
+    ) -> dict[str, Any]:
+        if not q.strip():
+            raise HTTPException(422, "q must contain text")
+        _, store = await self.backend.db()
+        vector = await self.backend.embed_query(q)
+        hits = await store.search(vector, k)
+        return {"query": q, "results": [hit.model_dump() for hit in hits]}

@@ -8,8 +8,8 @@ model. Replica counts, CPUs/GPUs and autoscaling come from the Serve config
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from ray import serve
@@ -30,25 +30,28 @@ from kairo_ray.settings import load_settings
     max_queued_requests=1000,
 )
 class OcrDeployment:
-    """One PaddleOCR engine per replica.
+    """One PaddleOCR engine per replica, owned by one thread.
 
-    ``max_ongoing_requests=2`` keeps the next page waiting inside the replica while one runs, so
-    the engine never idles between pages; the lock serialises the engine, which is not
-    thread-safe, while Serve runs sync methods in its thread pool.
+    Paddle's predictors (oneDNN on CPU) must be built and called on the same thread: called from
+    Serve's request thread pool they failed intermittently with ``RuntimeError: std::exception``
+    in text detection. So a single-thread executor builds the engine and runs every call, which
+    also serialises the engine. ``max_ongoing_requests=2`` keeps the next page waiting in the
+    replica while one runs, so the engine never idles between pages.
     """
 
     def __init__(self) -> None:
         settings = load_settings()
         configure_logging(settings)
-        self._engine = get_engine(settings.ocr_engine, OcrOptions.from_settings(settings))
-        self._lock = threading.Lock()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr-engine")
+        options = OcrOptions.from_settings(settings)
+        self._engine = self._thread.submit(get_engine, settings.ocr_engine, options).result()
 
-    def recognize(self, image: np.ndarray, page_number: int) -> PageResult:
-        with self._lock:
-            return self._engine.recognize(image, page_number)
+    async def recognize(self, image: np.ndarray, page_number: int) -> PageResult:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self._engine.recognize, image, page_number)
 
     def check_health(self) -> None:
-        """Serve calls this periodically; a replica whose engine is gone gets replaced."""
+        """Serve calls this periodically; a replica without an engine gets replaced."""
         if self._engine is None:
             raise RuntimeError("OCR engine not loaded")
 
