@@ -129,7 +129,7 @@ WHERE document_id = $1 AND content_hash IS NOT NULL AND embedding IS NOT NULL;
 SELECT d.id, d.file_url, d.file_type, d.status, d.page_count, d.language, d.ocr_text,
        d.created_at, d.updated_at,
        j.id AS job_id, j.status AS job_status, j.attempts AS job_attempts,
-       j.error_message AS error_message
+       j.error_message AS error
 FROM documents d
 LEFT JOIN LATERAL (
     SELECT q.id, q.status, q.attempts, q.error_message

@@ -207,7 +207,7 @@ async def test_permanent_failure_fails_at_once(
     assert await queue.claim() is None
     doc = await store.get_document(document_id)
     assert doc is not None
-    assert (doc["status"], doc["error_message"]) == ("failed", "not a PDF: bad header")
+    assert (doc["status"], doc["error"]) == ("failed", "not a PDF: bad header")
 
 
 async def test_cancel_and_requeue(
