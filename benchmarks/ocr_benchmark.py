@@ -229,6 +229,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="speed subset only")
     parser.add_argument("--output", type=Path, default=REPORT)
+    parser.add_argument(
+        "--from-raw", action="store_true", help="rewrite the report from the saved ocr.json"
+    )
     parser.add_argument("--worker", choices=["ocr", "embed", "render"], help=argparse.SUPPRESS)
     parser.add_argument("--engine", default="paddle", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=2, help=argparse.SUPPRESS)
@@ -241,6 +244,11 @@ def main() -> None:
         worker_main(args)
         return
 
+    raw = args.output.with_suffix(".json")
+    if args.from_raw:
+        saved = json.loads(raw.read_text())
+        write_report(args, saved["command"], saved["machine"], saved["runs"], saved["total"])
+        return
     command = "python " + shlex.join(["benchmarks/ocr_benchmark.py", *sys.argv[1:]])
     machine = _machine()
     started = time.perf_counter()
@@ -261,7 +269,18 @@ def main() -> None:
     for threads in (1, 2):
         runs[f"embed-{threads}"] = run_worker("embed", "--threads", str(threads))
     total = time.perf_counter() - started
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text(
+        json.dumps({"command": command, "machine": machine, "runs": runs, "total": total})
+    )
+    write_report(args, command, machine, runs, total)
 
+
+def write_report(
+    args: argparse.Namespace, command: str, machine: dict, runs: dict, total: float
+) -> None:
+    """Render the markdown report from the measurements (also from a saved ``ocr.json``)."""
+    quick = "paddle-all" not in runs
     out: list[str] = []
     w = out.append
     w("# OCR and embedding benchmark\n")
@@ -304,7 +323,7 @@ def main() -> None:
             )
     w("")
 
-    if not args.quick:
+    if not quick:
         w("## Character error rate per eval set (2 threads)\n")
         w(
             "Scoring per ../shared/eval/README.md (NFC, whitespace collapsed, typographic quotes "
@@ -383,7 +402,6 @@ def main() -> None:
         mean = _speed(runs[key][0]["scores"])[0]
         w(f"| {label} | {mean:.2f} | {100 * (mean - base) / base:+.0f} % |")
     w("")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
     notes = args.output.with_name("ocr_notes.md")
     if notes.exists():
         w(notes.read_text().strip() + "\n")
