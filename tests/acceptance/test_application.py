@@ -1,0 +1,315 @@
+"""End to end on a real one-node Ray cluster: Kairo inserts documents, kairo-ray does the rest.
+
+Documents are inserted the way Kairo's web app does it (a row in ``documents``); the trigger queues
+them, the driver actor processes them with the real models, and the HTTP API answers from the
+result. Real scans from ../shared/eval, a real PostgreSQL with pgvector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from kairo_ray.app.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from tests.fixtures.ray_cluster import ADMIN_TOKEN, WEBHOOK_SECRET, RunningCluster
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+
+GALDOS_PDF = "multipage_pdfs/fondue_galdos_luchana_5p.pdf"
+SIOEN_PNG = (
+    "es_fondue_print19/aquiles_sioen_buenos_aires_en_el__Buenos_Aires_en_el_ano_2080_p112.png"
+)
+PARDO_BAZAN_JPG = "pardo_bazan_de_mi_tierra__pardo_bazan_de_mi_tierra_17.jpg"
+PHOTOTEST_TIF = "en_tesseract_testing/phototest.tif"
+
+
+async def _insert(conn: asyncpg.Connection, file_url: str, file_type: str | None) -> uuid.UUID:
+    return await conn.fetchval(
+        "INSERT INTO documents (file_url, file_type) VALUES ($1, $2) RETURNING id",
+        file_url,
+        file_type,
+    )
+
+
+async def _wait_done(
+    conn: asyncpg.Connection, ids: list[uuid.UUID], timeout: float = 600
+) -> dict[uuid.UUID, asyncpg.Record]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = await conn.fetch(
+            "SELECT DISTINCT ON (document_id) document_id, status, error_message, attempts "
+            "FROM ocr_queue WHERE document_id = ANY($1::uuid[]) "
+            "ORDER BY document_id, created_at DESC",
+            ids,
+        )
+        done = {row["document_id"]: row for row in rows if row["status"] in ("completed", "failed")}
+        if len(done) == len(ids):
+            return done
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not finished after {timeout}s: {[dict(r) for r in rows]}")
+        await asyncio.sleep(1)
+
+
+@pytest.fixture(scope="module")
+async def processed(kairo_cluster: RunningCluster, eval_dir: Path, tmp_path_factory) -> dict:
+    """Four documents inserted at once: three good ones and a corrupt PDF."""
+    bad = tmp_path_factory.mktemp("bad") / "truncated.pdf"
+    bad.write_bytes((eval_dir / GALDOS_PDF).read_bytes()[:2000])
+    conn = await asyncpg.connect(kairo_cluster.env["DATABASE_URL"], statement_cache_size=0)
+    try:
+        ids = {
+            "galdos": await _insert(conn, str(eval_dir / GALDOS_PDF), "application/pdf"),
+            "sioen": await _insert(conn, str(eval_dir / SIOEN_PNG), "image/png"),
+            "phototest": await _insert(conn, str(eval_dir / PHOTOTEST_TIF), None),
+            "bad": await _insert(conn, str(bad), "application/pdf"),
+        }
+        started = time.monotonic()
+        outcome = await _wait_done(conn, list(ids.values()))
+        return {"ids": ids, "outcome": outcome, "seconds": time.monotonic() - started}
+    finally:
+        await conn.close()
+
+
+async def test_documents_are_processed_and_stored(processed: dict, kairo_cluster) -> None:
+    ids, outcome = processed["ids"], processed["outcome"]
+    for name in ("galdos", "sioen", "phototest"):
+        assert outcome[ids[name]]["status"] == "completed", (name, dict(outcome[ids[name]]))
+    conn = await asyncpg.connect(kairo_cluster.env["DATABASE_URL"], statement_cache_size=0)
+    try:
+        doc = await conn.fetchrow("SELECT * FROM documents WHERE id = $1", ids["galdos"])
+        assert doc["page_count"] == 5
+        assert doc["language"] == "es"
+        assert "Luchana" in doc["ocr_text"] or "LUCHANA" in doc["ocr_text"]
+        pages = await conn.fetch(
+            "SELECT page_number, source, lines FROM document_pages WHERE document_id = $1 "
+            "ORDER BY page_number",
+            ids["galdos"],
+        )
+        assert [p["page_number"] for p in pages] == [1, 2, 3, 4, 5]
+        chunks = await conn.fetch(
+            "SELECT chunk_index, page_start, page_end, vector_dims(embedding) AS dims "
+            "FROM document_embeddings "
+            "WHERE document_id = $1 ORDER BY chunk_index",
+            ids["galdos"],
+        )
+        assert len(chunks) >= 5
+        assert {c["page_start"] for c in chunks} == {1, 2, 3, 4, 5}
+        assert {c["dims"] for c in chunks} == {384}
+        english = await conn.fetchval(
+            "SELECT language FROM documents WHERE id=$1", ids["phototest"]
+        )
+        assert english == "en"
+    finally:
+        await conn.close()
+
+
+async def test_bad_document_fails_with_reason_while_others_complete(processed: dict) -> None:
+    bad = processed["outcome"][processed["ids"]["bad"]]
+    assert bad["status"] == "failed"
+    assert bad["attempts"] == 1, "a corrupt file is a permanent failure: no retry"
+    assert "pdf" in bad["error_message"].lower()
+
+
+async def test_pages_of_one_document_run_in_parallel(processed: dict, kairo_cluster) -> None:
+    import ray
+
+    from kairo_ray.app.driver import DRIVER_NAME, NAMESPACE
+
+    ray.init(address=kairo_cluster.address, namespace=NAMESPACE, ignore_reinit_error=True)
+    driver = ray.get_actor(DRIVER_NAME, namespace=NAMESPACE)
+    trace = ray.get(driver.trace.remote(str(processed["ids"]["galdos"])))
+    assert sorted(span["page"] for span in trace) == [1, 2, 3, 4, 5]
+    spans = sorted((span["started"], span["ended"]) for span in trace)
+    overlapping = sum(1 for a, b in itertools.pairwise(spans) if b[0] < a[1])
+    assert overlapping >= 3, f"page tasks ran one after another: {spans}"
+    assert len({span["pid"] for span in trace}) >= 2, "pages ran in a single worker process"
+
+
+def test_search_finds_the_right_document(processed: dict, kairo_cluster) -> None:
+    with kairo_cluster.client() as client:
+        response = client.get("/api/search", params={"q": "quick brown dog lazy fox", "k": 3})
+        assert response.status_code == 200, response.text
+        results = response.json()["results"]
+        assert results[0]["document_id"] == str(processed["ids"]["phototest"])
+        assert results[0]["score"] > 0.3
+        response = client.get(
+            "/api/search", params={"q": "Buenos Aires en el año 2080, la inteligencia y el bien"}
+        )
+        top = response.json()["results"][0]
+        assert top["document_id"] == str(processed["ids"]["sioen"])
+        assert top["file_url"].endswith(".png")
+
+
+def test_webhook_received_with_valid_signature(processed: dict, webhook_receiver) -> None:
+    deadline = time.monotonic() + 30
+    wanted = {str(processed["ids"][name]) for name in ("galdos", "sioen", "phototest")}
+    while time.monotonic() < deadline:
+        seen = {json.loads(r["body"])["document_id"] for r in webhook_receiver.requests}
+        if wanted <= seen:
+            break
+        time.sleep(0.5)
+    assert wanted <= seen
+    for request in webhook_receiver.requests:
+        headers = {key.lower(): value for key, value in request["headers"].items()}
+        assert verify(
+            WEBHOOK_SECRET,
+            headers[TIMESTAMP_HEADER.lower()],
+            request["body"],
+            headers[SIGNATURE_HEADER.lower()],
+        )
+    assert str(processed["ids"]["bad"]) not in seen, "failed jobs send no completion webhook"
+
+
+def test_health_and_stats(processed: dict, kairo_cluster) -> None:
+    with kairo_cluster.client() as client:
+        health = client.get("/health").json()
+        assert health["status"] == "ok"
+        assert health["models_loaded"] is True
+        assert health["queue_size"] == 0
+        for path in ("/stats", "/api/queue/stats"):
+            stats = client.get(path).json()
+            assert stats["completed_today"] >= 3
+            assert stats["failed"] >= 1
+            assert {"queued", "processing"} <= stats.keys()
+
+
+def test_document_endpoint(processed: dict, kairo_cluster) -> None:
+    with kairo_cluster.client() as client:
+        body = client.get(f"/api/documents/{processed['ids']['galdos']}").json()
+        assert body["status"] == "completed"
+        assert body["page_count"] == 5
+        assert body["language"] == "es"
+        bad = client.get(f"/api/documents/{processed['ids']['bad']}").json()
+        assert bad["status"] == "failed" and bad["error"]
+        assert client.get(f"/api/documents/{uuid.uuid4()}").status_code == 404
+        assert client.get("/api/documents/not-a-uuid").status_code == 422
+
+
+def test_process_document_requires_admin_token(processed: dict, kairo_cluster) -> None:
+    document_id = str(processed["ids"]["sioen"])
+    with kairo_cluster.client() as client:
+        body = {"document_id": document_id, "priority": 8}
+        assert client.post("/api/process-document", json=body).status_code == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert client.post("/api/process-document", json=body, headers=wrong).status_code == 401
+        stats = client.get("/api/queue/stats").json()
+        assert stats["queued"] == 0 and stats["processing"] == 0, "a refused call queued nothing"
+        auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        bad_priority = {"document_id": document_id, "priority": 11}
+        response = client.post("/api/process-document", json=bad_priority, headers=auth)
+        assert response.status_code == 422
+        missing = {"document_id": str(uuid.uuid4())}
+        assert client.post("/api/process-document", json=missing, headers=auth).status_code == 404
+        response = client.post("/api/process-document", json=body, headers=auth)
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "queued"
+        uuid.UUID(response.json()["job_id"])
+
+
+def test_adhoc_ocr_upload(kairo_cluster, eval_dir: Path) -> None:
+    with kairo_cluster.client() as client:
+        files = {"file": ("phototest.tif", (eval_dir / PHOTOTEST_TIF).read_bytes())}
+        response = client.post("/api/ocr", files=files)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["page_count"] == 1
+        assert "quick brown dog" in body["text"]
+        line = body["pages"][0]["lines"][0]
+        assert len(line["box"]) == 4 and 0 <= line["confidence"] <= 1
+
+
+def test_adhoc_ocr_rejects_bad_uploads(kairo_cluster) -> None:
+    with kairo_cluster.client() as client:
+        response = client.post("/api/ocr", files={"file": ("x.pdf", b"%PDF-1.7 broken")})
+        assert response.status_code == 400
+        assert "pdf" in response.json()["detail"].lower()
+        response = client.post("/api/ocr", files={"file": ("x.txt", b"just some text")})
+        assert response.status_code == 400
+        assert "unsupported" in response.json()["detail"].lower()
+        assert client.post("/api/ocr", files={"file": ("e.png", b"")}).status_code == 400
+        assert client.post("/api/ocr").status_code == 422
+
+
+def test_search_validates_its_query(kairo_cluster) -> None:
+    with kairo_cluster.client() as client:
+        assert client.get("/api/search").status_code == 422
+        assert client.get("/api/search", params={"q": "   "}).status_code == 422
+        assert client.get("/api/search", params={"q": "x", "k": 0}).status_code == 422
+
+
+def test_our_metrics_reach_the_prometheus_endpoint(processed: dict, kairo_cluster) -> None:
+    import httpx
+
+    wanted = {
+        "ray_kairo_pages_processed",
+        "ray_kairo_page_ocr_seconds",
+        "ray_kairo_queue_depth",
+        "ray_kairo_jobs_finished",
+        "ray_kairo_embedding_seconds",
+    }
+
+    def ocr_pages(text: str) -> float:
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("ray_kairo_pages_processed") and 'source="ocr"' in line
+        )
+
+    deadline = time.monotonic() + 90
+    while True:
+        text = httpx.get(kairo_cluster.metrics_url, timeout=10).text
+        missing = {name for name in wanted if name not in text}
+        if (not missing and ocr_pages(text) >= 7) or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert not missing, f"not exported: {missing}"
+    assert ocr_pages(text) >= 7, "galdos (5 pages), sioen and phototest were OCR'd"
+
+
+def _cli(kairo_cluster, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, **kairo_cluster.env, "RAY_ADDRESS": kairo_cluster.address}
+    return subprocess.run(
+        [sys.executable, "-m", "kairo_ray.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_cli_submit_wait_status_and_search(processed: dict, kairo_cluster, eval_dir) -> None:
+    page = (
+        eval_dir / "es_fondue_print19" / "pardo_bazan_de_mi_tierra__pardo_bazan_de_mi_tierra_17.jpg"
+    )
+    result = _cli(kairo_cluster, "submit", "--wait", "--priority", "9", str(page))
+    assert result.returncode == 0, result.stdout + result.stderr
+    document_id = result.stdout.split()[0]
+    uuid.UUID(document_id)
+
+    result = _cli(kairo_cluster, "status", "--json")
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert status["queue"]["completed_today"] >= 4
+    assert status["driver"]["running"] is True
+    assert status["nodes"][0]["alive"] is True
+
+    result = _cli(
+        kairo_cluster, "search", "quick brown dog", "--api", kairo_cluster.api_url, "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]["document_id"] == str(processed["ids"]["phototest"])
+
+    result = _cli(kairo_cluster, "submit", "/no/such/file.pdf")
+    assert result.returncode == 2
+    assert "no such file" in result.stderr
