@@ -1,16 +1,22 @@
 """The ``kairo-ray`` command line. Each subcommand registers itself in :func:`build_parser`.
 
-``kairo-ray ocr FILE...`` runs the processing stages in this process on local files: no cluster,
-no database. It is the quickest way to see what the service would store for a document.
+``up``/``down`` start and stop the application on a Ray cluster; ``submit``, ``status``,
+``search`` and ``migrate`` talk to the running system. ``kairo-ray ocr FILE...`` runs the
+processing stages in this process on local files: no cluster, no database. It is the quickest way
+to see what the service would store for a document.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
+from uuid import UUID
 
 from kairo_ray.errors import KairoError
 from kairo_ray.settings import ConfigError, Settings, load_settings
@@ -95,12 +101,295 @@ def _add_ocr(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_ocr)
 
 
+def _run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)
+
+
+def _up(args: argparse.Namespace, settings: Settings) -> int:
+    from kairo_ray.control import up
+
+    info = up(settings, address=args.address)
+    driver = info["driver"]
+    print(f"Ray cluster     {info['ray_address']}" + (" (started)" if info["started_head"] else ""))
+    print(f"database        {info['database']}")
+    print(f"HTTP API        {info['api_url']}  (try {info['api_url']}/health)")
+    print(f"Ray dashboard   {info['dashboard_url']}")
+    print(f"queue driver    instance {driver['instance_id']}, running={driver['running']}")
+    return 0
+
+
+def _down(args: argparse.Namespace, settings: Settings) -> int:
+    from kairo_ray.control import down
+
+    down(settings, address=args.address, stop_ray=not args.keep_ray)
+    print("kairo-ray stopped")
+    return 0
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from kairo_ray.db.embedded import ensure_database_url
+    from kairo_ray.db.migrate import migrate_url
+
+    applied = migrate_url(ensure_database_url(settings), settings=settings)
+    print(f"applied migrations: {applied}" if applied else "schema up to date")
+    return 0
+
+
+def _file_url(item: str) -> str:
+    if "://" in item:
+        return item
+    path = Path(item).expanduser().resolve()
+    if not path.is_file():
+        raise KairoError(f"no such file: {item}")
+    return str(path)
+
+
+async def _submit_rows(settings: Settings, urls: list[str], priority: int) -> list[UUID]:
+    from kairo_ray.db.connector import create_pool
+    from kairo_ray.db.store import DocumentStore
+
+    pool = await create_pool(settings, min_size=1, max_size=2)
+    try:
+        store = DocumentStore(pool)
+        return [await store.insert_document(url, None, priority=priority) for url in urls]
+    finally:
+        await pool.close()
+
+
+def _submit(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        urls = [_file_url(item) for item in args.items]
+    except KairoError as exc:
+        print(f"kairo-ray submit: {exc}", file=sys.stderr)
+        return 2
+    ids = _run(_submit_rows(settings, urls, args.priority))
+    for url, document_id in zip(urls, ids, strict=True):
+        print(f"{document_id}  {url}")
+    if not args.wait:
+        return 0
+    return _wait(settings, dict(zip(ids, urls, strict=True)), args.timeout)
+
+
+def _driver_progress(
+    settings: Settings,
+) -> Callable[[list[str]], Awaitable[dict[str, dict]]] | None:
+    """Live page progress from the cluster's driver, when this machine can reach the cluster."""
+    try:
+        import ray
+
+        from kairo_ray.app.driver import DRIVER_NAME, NAMESPACE
+        from kairo_ray.control import local_head_address
+
+        address = settings.ray_address or local_head_address()
+        if address is None:
+            return None
+        ray.init(address=address, namespace=NAMESPACE, logging_level="ERROR")
+        driver = ray.get_actor(DRIVER_NAME, namespace=NAMESPACE)
+    except Exception:
+        return None
+
+    async def progress(ids: list[str]) -> dict[str, dict]:
+        return await driver.progress.remote(ids)
+
+    return progress
+
+
+async def _watch(settings: Settings, docs: dict[UUID, str], timeout: float) -> int:
+    from tqdm import tqdm
+
+    from kairo_ray.db.connector import create_pool
+    from kairo_ray.db.store import DocumentStore
+
+    live = _driver_progress(settings)
+    bars = {
+        doc: tqdm(desc=Path(url).name[:32].ljust(32), unit="page", position=i, leave=True)
+        for i, (doc, url) in enumerate(docs.items())
+    }
+    pool = await create_pool(settings, min_size=1, max_size=2)
+    store = DocumentStore(pool)
+    finished: dict[UUID, dict] = {}
+    deadline = time.monotonic() + timeout
+    try:
+        while len(finished) < len(docs) and time.monotonic() < deadline:
+            progress = await live([str(doc) for doc in docs]) if live else {}
+            for doc, bar in bars.items():
+                if doc in finished:
+                    continue
+                row = await store.get_document(doc) or {}
+                state = progress.get(str(doc), {})
+                if state.get("pages"):
+                    bar.total = state["pages"]
+                    bar.n = state["pages_done"]
+                status = row.get("status") or "queued"
+                bar.set_postfix_str(
+                    state.get("stage", status) if status == "processing" else status
+                )
+                if status in ("completed", "failed", "cancelled"):
+                    finished[doc] = row
+                    if status == "completed" and row.get("page_count"):
+                        bar.total = bar.n = row["page_count"]
+                bar.refresh()
+            await asyncio.sleep(0.5)
+    finally:
+        for bar in bars.values():
+            bar.close()
+        await pool.close()
+    failed = 0
+    for doc, url in docs.items():
+        row = finished.get(doc)
+        if row is None:
+            print(f"{doc}  still running after {timeout:g}s  {url}")
+            failed += 1
+        elif row["status"] != "completed":
+            print(f"{doc}  {row['status']}: {row.get('error')}  {url}")
+            failed += 1
+    return 1 if failed else 0
+
+
+def _wait(settings: Settings, docs: dict[UUID, str], timeout: float) -> int:
+    return _run(_watch(settings, docs, timeout))
+
+
+async def _status_rows(settings: Settings) -> dict[str, Any]:
+    from kairo_ray.db.connector import create_pool
+    from kairo_ray.db.queue import JobQueue
+
+    pool = await create_pool(settings, min_size=1, max_size=1)
+    try:
+        return (await JobQueue(pool, settings).stats()).model_dump()
+    finally:
+        await pool.close()
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    stats = _run(_status_rows(settings))
+    report: dict[str, Any] = {"queue": stats}
+    try:
+        import ray
+
+        from kairo_ray.app.driver import DRIVER_NAME, NAMESPACE
+        from kairo_ray.control import local_head_address
+
+        address = settings.ray_address or local_head_address()
+        if address:
+            ray.init(address=address, namespace=NAMESPACE, logging_level="ERROR")
+            driver = ray.get_actor(DRIVER_NAME, namespace=NAMESPACE)
+            report["driver"] = ray.get(driver.status.remote(), timeout=10)
+            report["nodes"] = [
+                {
+                    "node_ip": n["NodeManagerAddress"],
+                    "alive": n["Alive"],
+                    "cpus": n["Resources"].get("CPU"),
+                }
+                for n in ray.nodes()
+            ]
+    except Exception as exc:
+        report["driver"] = f"unreachable: {exc}"
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return 0
+    q = stats
+    age = q.get("oldest_queued_age_seconds")
+    print(
+        f"queue: {q['queued']} queued, {q['processing']} processing, "
+        f"{q['completed_today']} completed today, {q['failed']} failed"
+        + (f", oldest waiting {age:.0f}s" if age else "")
+    )
+    driver = report.get("driver")
+    if isinstance(driver, dict):
+        print(
+            f"driver: {driver['instance_id']} running={driver['running']} "
+            f"jobs={len(driver['active_jobs'])}/{driver['max_jobs']} "
+            f"pages in flight={driver['pages_in_flight']} listening={driver['listening']}"
+        )
+        for node in report.get("nodes", []):
+            print(f"node:   {node['node_ip']} alive={node['alive']} cpus={node['cpus']}")
+    else:
+        print(f"driver: {driver or 'no cluster found (kairo-ray up)'}")
+    return 0
+
+
+def _search(args: argparse.Namespace, settings: Settings) -> int:
+    import httpx
+
+    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
+    url = args.api or f"http://{host}:{settings.api_port}"
+    try:
+        response = httpx.get(f"{url}/api/search", params={"q": args.query, "k": args.k}, timeout=60)
+    except httpx.HTTPError as exc:
+        print(
+            f"kairo-ray search: cannot reach the API at {url} ({exc}); is it up?", file=sys.stderr
+        )
+        return 2
+    if response.status_code != 200:
+        print(f"kairo-ray search: {response.status_code} {response.text}", file=sys.stderr)
+        return 1
+    results = response.json()["results"]
+    if args.json:
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+        return 0
+    for rank, hit in enumerate(results, 1):
+        pages = (
+            hit["page_start"]
+            if hit["page_start"] == hit["page_end"]
+            else f"{hit['page_start']}-{hit['page_end']}"
+        )
+        snippet = " ".join(hit["chunk_text"].split())[:160]
+        print(f"{rank:2d}. {hit['score']:.3f}  {hit['file_url']}  p.{pages}\n    {snippet}")
+    if not results:
+        print("no results")
+    return 0
+
+
+def _add_cluster_commands(subparsers: argparse._SubParsersAction) -> None:
+    up = subparsers.add_parser(
+        "up",
+        help="start or reuse a Ray cluster, the database, the Serve app and the driver",
+        description="Reuse RAY_ADDRESS or a local Ray head, else start a one-node head here; start "
+        "the embedded PostgreSQL when DATABASE_URL is unset; migrate; deploy; print the URLs.",
+    )
+    up.add_argument("--address", help="Ray cluster address (default RAY_ADDRESS / local head)")
+    up.set_defaults(handler=_up)
+
+    down = subparsers.add_parser(
+        "down", help="stop the driver (jobs go back to the queue), Serve, Ray, embedded DB"
+    )
+    down.add_argument("--address", help="Ray cluster address")
+    down.add_argument("--keep-ray", action="store_true", help="leave the Ray cluster running")
+    down.set_defaults(handler=_down)
+
+    submit = subparsers.add_parser(
+        "submit",
+        help="queue documents (local paths or URLs) as Kairo does: rows in documents",
+    )
+    submit.add_argument("items", nargs="+", metavar="FILE|URL")
+    submit.add_argument("--priority", type=int, default=5, choices=range(1, 11), metavar="1-10")
+    submit.add_argument("--wait", action="store_true", help="show progress until all are done")
+    submit.add_argument("--timeout", type=float, default=3600, help="seconds to --wait at most")
+    submit.set_defaults(handler=_submit)
+
+    status = subparsers.add_parser("status", help="queue statistics, the driver and the nodes")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=_status)
+
+    search = subparsers.add_parser("search", help="semantic search through the HTTP API")
+    search.add_argument("query")
+    search.add_argument("-k", type=int, default=5, help="number of results (default 5)")
+    search.add_argument("--api", help="API base URL (default http://127.0.0.1:API_PORT)")
+    search.add_argument("--json", action="store_true")
+    search.set_defaults(handler=_search)
+
+    migrate = subparsers.add_parser("migrate", help="apply the schema migrations")
+    migrate.set_defaults(handler=_migrate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser; add a subcommand with another ``_add_*(subparsers)``."""
     parser = argparse.ArgumentParser(
         prog="kairo-ray", description="Kairo's document OCR and embedding service on Ray."
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_cluster_commands(subparsers)
     _add_ocr(subparsers)
     return parser
 
@@ -114,7 +403,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kairo-ray: {exc}", file=sys.stderr)
         return 2
     handler: Handler = args.handler
-    return handler(args, settings)
+    try:
+        return handler(args, settings)
+    except (KairoError, ConfigError) as exc:
+        print(f"kairo-ray {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
