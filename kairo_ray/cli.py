@@ -341,6 +341,39 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _job_action(settings: Settings, action: str, job_id: UUID, priority: int | None) -> bool:
+    from kairo_ray.db.connector import create_pool
+    from kairo_ray.db.queue import JobQueue
+
+    pool = await create_pool(settings, min_size=1, max_size=1)
+    try:
+        queue = JobQueue(pool, settings)
+        if action == "cancel":
+            return await queue.cancel(job_id, "cancelled with kairo-ray cancel")
+        return await queue.requeue(job_id, priority)
+    finally:
+        await pool.close()
+
+
+def _cancel(args: argparse.Namespace, settings: Settings) -> int:
+    if _run(_job_action(settings, "cancel", args.job_id, None)):
+        print(f"{args.job_id} cancelled")
+        return 0
+    print(f"kairo-ray cancel: job {args.job_id} is not queued or processing", file=sys.stderr)
+    return 1
+
+
+def _requeue(args: argparse.Namespace, settings: Settings) -> int:
+    if _run(_job_action(settings, "requeue", args.job_id, args.priority)):
+        print(f"{args.job_id} queued again")
+        return 0
+    print(
+        f"kairo-ray requeue: job {args.job_id} is still active, unknown, or its document has one",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def _add_cluster_commands(subparsers: argparse._SubParsersAction) -> None:
     up = subparsers.add_parser(
         "up",
@@ -378,6 +411,15 @@ def _add_cluster_commands(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--api", help="API base URL (default http://127.0.0.1:API_PORT)")
     search.add_argument("--json", action="store_true")
     search.set_defaults(handler=_search)
+
+    cancel = subparsers.add_parser("cancel", help="cancel a queued or running job")
+    cancel.add_argument("job_id", type=UUID)
+    cancel.set_defaults(handler=_cancel)
+
+    requeue = subparsers.add_parser("requeue", help="run a failed/cancelled/completed job again")
+    requeue.add_argument("job_id", type=UUID)
+    requeue.add_argument("--priority", type=int, choices=range(1, 11), metavar="1-10")
+    requeue.set_defaults(handler=_requeue)
 
     migrate = subparsers.add_parser("migrate", help="apply the schema migrations")
     migrate.set_defaults(handler=_migrate)

@@ -177,6 +177,31 @@ class ApiIngress:
         job_id, status = await queue.enqueue(body.document_id, body.priority)
         return ProcessDocumentResponse(job_id=job_id, status=status)
 
+    @api.post("/api/jobs/{job_id}/cancel")
+    async def cancel_job(self, job_id: UUID, request: Request) -> dict[str, Any]:
+        """Admin: stop a queued or running job (its worker drops it at the next heartbeat)."""
+        self.backend.check_admin(request)
+        queue, _ = await self.backend.db()
+        if not await queue.cancel(job_id, "cancelled through the API"):
+            raise HTTPException(409, f"job {job_id} is not queued or processing (or unknown)")
+        return {"job_id": job_id, "status": "cancelled"}
+
+    @api.post("/api/jobs/{job_id}/requeue")
+    async def requeue_job(
+        self,
+        job_id: UUID,
+        request: Request,
+        priority: Annotated[int | None, Query(ge=1, le=10)] = None,
+    ) -> dict[str, Any]:
+        """Admin: run a failed, cancelled or completed job again, attempts reset."""
+        self.backend.check_admin(request)
+        queue, _ = await self.backend.db()
+        if not await queue.requeue(job_id, priority):
+            raise HTTPException(
+                409, f"job {job_id} is still active, unknown, or its document has one"
+            )
+        return {"job_id": job_id, "status": "queued"}
+
     @api.post("/api/ocr")
     async def ocr(
         self, file: Annotated[UploadFile, File(description="An image or a PDF")]

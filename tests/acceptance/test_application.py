@@ -313,3 +313,22 @@ def test_cli_submit_wait_status_and_search(processed: dict, kairo_cluster, eval_
     result = _cli(kairo_cluster, "submit", "/no/such/file.pdf")
     assert result.returncode == 2
     assert "no such file" in result.stderr
+
+
+def test_admin_can_requeue_and_cancel_jobs(processed: dict, kairo_cluster) -> None:
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with kairo_cluster.client() as client:
+        bad_job = client.get(f"/api/documents/{processed['ids']['bad']}").json()["job_id"]
+        assert client.post(f"/api/jobs/{bad_job}/requeue").status_code == 401
+        response = client.post(f"/api/jobs/{bad_job}/requeue", params={"priority": 2}, headers=auth)
+        assert response.status_code == 200, response.text
+
+        # Five pages take long enough that the job is still queued or running when cancelled.
+        galdos = processed["ids"]["galdos"]
+        job_id = client.get(f"/api/documents/{galdos}").json()["job_id"]
+        assert client.post(f"/api/jobs/{job_id}/requeue", headers=auth).status_code == 200
+        response = client.post(f"/api/jobs/{job_id}/cancel", headers=auth)
+        assert response.status_code == 200, response.text
+        assert client.post(f"/api/jobs/{job_id}/cancel", headers=auth).status_code == 409
+        assert client.get(f"/api/documents/{galdos}").json()["status"] == "cancelled"
+        assert client.post(f"/api/jobs/{uuid.uuid4()}/cancel", headers=auth).status_code == 409
