@@ -178,12 +178,12 @@ def _driver_progress(
         import ray
 
         from kairo_ray.app.driver import DRIVER_NAME, NAMESPACE
-        from kairo_ray.control import local_head_address
+        from kairo_ray.control import connect, find_cluster
 
-        address = settings.ray_address or local_head_address()
+        address = find_cluster(settings)
         if address is None:
             return None
-        ray.init(address=address, namespace=NAMESPACE, logging_level="ERROR")
+        connect(address)
         driver = ray.get_actor(DRIVER_NAME, namespace=NAMESPACE)
     except Exception:
         return None
@@ -268,11 +268,11 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         import ray
 
         from kairo_ray.app.driver import DRIVER_NAME, NAMESPACE
-        from kairo_ray.control import local_head_address
+        from kairo_ray.control import connect, find_cluster
 
-        address = settings.ray_address or local_head_address()
+        address = find_cluster(settings)
         if address:
-            ray.init(address=address, namespace=NAMESPACE, logging_level="ERROR")
+            connect(address)
             driver = ray.get_actor(DRIVER_NAME, namespace=NAMESPACE)
             report["driver"] = ray.get(driver.status.remote(), timeout=10)
             report["nodes"] = [

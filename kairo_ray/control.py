@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 from kairo_ray.settings import Settings
-
-# Ray 2.60 turns token authentication on for a new head; its clients must speak it too.
-os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 RAY_PORT = 6379
 DASHBOARD_PORT = 8265
@@ -49,17 +47,45 @@ def _ray_cli() -> str:
     return ray
 
 
-def local_head_address() -> str | None:
-    """The address of a Ray head already running on this machine, if any."""
-    current = Path("/tmp/ray/ray_current_cluster")
-    if current.exists():
-        address = current.read_text().strip()
-        probe = subprocess.run(
-            [_ray_cli(), "status", f"--address={address}"], capture_output=True, timeout=60
-        )
-        if probe.returncode == 0:
+def _address_file(settings: Settings) -> Path:
+    return settings.data_dir / "ray_address"
+
+
+def _reachable(address: str) -> bool:
+    """A quick TCP check of the GCS port; a probe through Ray would retry for a minute."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=1):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def find_cluster(settings: Settings) -> str | None:
+    """The cluster to use: RAY_ADDRESS, else the head ``up`` started here, if it still runs.
+
+    Ray's own /tmp/ray/ray_current_cluster is not used: it records the detected node IP even when
+    the head was bound to another address.
+    """
+    if settings.ray_address:
+        return settings.ray_address
+    saved = _address_file(settings)
+    if saved.exists():
+        address = saved.read_text().strip()
+        if _reachable(address):
             return address
-    return None
+    default = f"127.0.0.1:{RAY_PORT}"
+    return default if _reachable(default) else None
+
+
+def connect(address: str) -> None:
+    """Join the cluster as a client, in kairo-ray's namespace, without its workers' log lines."""
+    import ray
+
+    from kairo_ray.app.driver import NAMESPACE
+
+    if not ray.is_initialized():
+        ray.init(address=address, namespace=NAMESPACE, logging_level="ERROR", log_to_driver=False)
 
 
 def start_local_head(env: dict[str, str], node_ip: str = "127.0.0.1") -> str:
@@ -78,15 +104,6 @@ def start_local_head(env: dict[str, str], node_ip: str = "127.0.0.1") -> str:
     return f"{node_ip}:{RAY_PORT}"
 
 
-def _connect(address: str) -> None:
-    import ray
-
-    from kairo_ray.app.driver import NAMESPACE
-
-    if not ray.is_initialized():
-        ray.init(address=address, namespace=NAMESPACE, logging_level="ERROR")
-
-
 def up(settings: Settings, address: str | None = None) -> dict[str, Any]:
     """Bring the whole application up and return where to find it."""
     import ray
@@ -102,11 +119,13 @@ def up(settings: Settings, address: str | None = None) -> dict[str, Any]:
     env["DATABASE_URL"] = database_url
     migrate_url(database_url)
 
-    address = address or settings.ray_address or local_head_address()
+    address = address or find_cluster(settings)
     started_head = address is None
     if address is None:
         address = start_local_head(env)
-    _connect(address)
+        _address_file(settings).parent.mkdir(parents=True, exist_ok=True)
+        _address_file(settings).write_text(address)
+    connect(address)
     serve.start(http_options={"host": settings.api_host, "port": settings.api_port})
     serve.run(build_app({"env": env}), name=APP_NAME, route_prefix="/", blocking=False)
     driver = get_or_create_driver(APP_NAME)
@@ -135,9 +154,9 @@ def down(settings: Settings, address: str | None = None, stop_ray: bool = True) 
     from kairo_ray.app.driver import DRIVER_NAME, NAMESPACE
     from kairo_ray.db.embedded import stop_embedded
 
-    address = address or settings.ray_address or local_head_address()
+    address = address or find_cluster(settings)
     if address is not None:
-        _connect(address)
+        connect(address)
         try:
             driver = ray.get_actor(DRIVER_NAME, namespace=NAMESPACE)
         except ValueError:
@@ -151,5 +170,6 @@ def down(settings: Settings, address: str | None = None, stop_ray: bool = True) 
         ray.shutdown()
         if stop_ray:
             subprocess.run([_ray_cli(), "stop"], check=False, capture_output=True)
+            _address_file(settings).unlink(missing_ok=True)
     if not settings.database_url:
         stop_embedded(settings)
