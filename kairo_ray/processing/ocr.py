@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -217,6 +218,12 @@ class PaddleEngine(OcrEngine):
         for folder in (det_dir, rec_dir):
             if not (folder / "inference.yml").is_file():
                 raise RuntimeError(f"OCR model folder {folder} is incomplete (no inference.yml)")
+        if "paddle" not in sys.modules:
+            # cpu_threads only sizes the inference math library: Paddle's OpenMP operators still
+            # use every core (measured 3.1 CPU-s per 1.6 s page at cpu_threads=1), so two
+            # "1-thread" engines on 2 cores oversubscribe them. An explicit setting (Ray sets it
+            # per task/actor from num_cpus) wins.
+            os.environ.setdefault("OMP_NUM_THREADS", str(options.cpu_threads))
         from paddleocr import PaddleOCR
 
         self.device = _paddle_device(options.device)
