@@ -156,10 +156,18 @@ def worker_main(args: argparse.Namespace) -> None:
 # --- orchestration ------------------------------------------------------------------------------
 
 
+def _busy_cpu_seconds() -> float:
+    """CPU time all processes on the machine have used since boot (from /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def run_workers(*argsets: list[str]) -> list[tuple[dict, float, float]]:
     """Run workers side by side; for each: its result, peak RSS in MiB, and the common wall
-    time. The 1-minute load average before the start is recorded in each result."""
-    load = os.getloadavg()[0]
+    time. Each result also records ``other_cpu_s``: CPU seconds that processes other than the
+    workers used meanwhile (background load that would skew the timings)."""
+    busy = _busy_cpu_seconds()
     started = time.perf_counter()
     running = []
     for args in argsets:
@@ -169,15 +177,18 @@ def run_workers(*argsets: list[str]) -> list[tuple[dict, float, float]]:
         print("$", shlex.join(command[1:]), file=sys.stderr, flush=True)
         running.append((subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL), out))
     finished = []
+    own = 0.0
     for process, out in running:
         _, status, usage = os.wait4(process.pid, 0)
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"worker {process.args} failed")
-        result = json.loads(Path(out).read_text()) | {"load_before": load}
+        own += usage.ru_utime + usage.ru_stime
+        result = json.loads(Path(out).read_text())
         os.unlink(out)
         finished.append((result, usage.ru_maxrss / 1024))
     wall = time.perf_counter() - started
-    return [(result, rss, wall) for result, rss in finished]
+    other = max(0.0, _busy_cpu_seconds() - busy - own)
+    return [(result | {"other_cpu_s": other}, rss, wall) for result, rss in finished]
 
 
 def run_worker(*args: str) -> tuple[dict, float, float]:
@@ -326,12 +337,12 @@ def write_report(
         "Speed subset: the 5 pages of `fondue_galdos_luchana_5p.pdf` (1270×2145 px) and page 1 of "
         "`ocrmypdf_cardinal.pdf` (1700×2200 px, dense US-letter print, ≈ A4's pixel count), after "
         "one warm-up page; each page read twice, the faster time kept. Seconds are per page, "
-        "render + OCR + reading order. *load* is the machine's 1-minute load average when the "
-        "run started (anything above ~0.3 means something else was running).\n"
+        "render + OCR + reading order. *other CPU-s*: CPU seconds used by processes other than "
+        "the benchmark's own during that run (background load that would skew it).\n"
     )
     w(
         "| engine | threads | rec batch | s/page (mean) | dense letter page s | pages/s "
-        "| model load s | peak RSS | load |"
+        "| model load s | peak RSS | other CPU-s |"
     )
     w("|---|---|---|---|---|---|---|---|---|")
 
@@ -342,7 +353,7 @@ def write_report(
         dense = next(r["seconds"] for r in rows if "cardinal" in r["file"])
         w(
             f"| {label} | {threads} | {batch} | {mean:.2f} | {dense:.2f} | {rate:.3f} | "
-            f"{result['load_seconds']:.1f} | {rss:.0f} MiB | {result['load_before']:.2f} |"
+            f"{result['load_seconds']:.1f} | {rss:.0f} MiB | {result.get('other_cpu_s', 0):.1f} |"
         )
 
     for threads in (1, 2):
