@@ -20,6 +20,7 @@ if [ "${1:-}" = "--block" ]; then block=(--block); fi
 exec ray start \
   --address="$head" \
   --node-ip-address="$(private_ip)" \
+  --metrics-export-port="${RAY_METRICS_PORT:-8080}" \
   --disable-usage-stats \
   ${RAY_NUM_CPUS:+--num-cpus="$RAY_NUM_CPUS"} \
   "${block[@]}"

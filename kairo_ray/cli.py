@@ -174,18 +174,13 @@ def _driver_progress(
     settings: Settings,
 ) -> Callable[[list[str]], Awaitable[dict[str, dict]]] | None:
     """Live page progress from the cluster's driver, when this machine can reach the cluster."""
+    from kairo_ray.control import running_driver
+
     try:
-        import ray
-
-        from kairo_ray.app.driver import DRIVER_NAME, NAMESPACE
-        from kairo_ray.control import connect, find_cluster
-
-        address = find_cluster(settings)
-        if address is None:
-            return None
-        connect(address)
-        driver = ray.get_actor(DRIVER_NAME, namespace=NAMESPACE)
+        driver = running_driver(settings)
     except Exception:
+        return None
+    if driver is None:
         return None
 
     async def progress(ids: list[str]) -> dict[str, dict]:
@@ -267,13 +262,10 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     try:
         import ray
 
-        from kairo_ray.app.driver import DRIVER_NAME, NAMESPACE
-        from kairo_ray.control import connect, find_cluster
+        from kairo_ray.control import running_driver
 
-        address = find_cluster(settings)
-        if address:
-            connect(address)
-            driver = ray.get_actor(DRIVER_NAME, namespace=NAMESPACE)
+        driver = running_driver(settings)
+        if driver is not None:
             report["driver"] = ray.get(driver.status.remote(), timeout=10)
             report["nodes"] = [
                 {
@@ -300,7 +292,8 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         print(
             f"driver: {driver['instance_id']} running={driver['running']} "
             f"jobs={len(driver['active_jobs'])}/{driver['max_jobs']} "
-            f"pages in flight={driver['pages_in_flight']} listening={driver['listening']}"
+            f"pages running={driver['pages_running']}/{driver['page_window']} "
+            f"waiting={driver['pages_waiting']} listening={driver['listening']}"
         )
         for node in report.get("nodes", []):
             print(f"node:   {node['node_ip']} alive={node['alive']} cpus={node['cpus']}")

@@ -104,6 +104,22 @@ def start_local_head(env: dict[str, str], node_ip: str = "127.0.0.1") -> str:
     return f"{node_ip}:{RAY_PORT}"
 
 
+def running_driver(settings: Settings) -> Any | None:
+    """The cluster's driver actor, connecting to the cluster first; None when there is none."""
+    import ray
+
+    from kairo_ray.app.driver import DRIVER_NAME, NAMESPACE
+
+    address = find_cluster(settings)
+    if address is None:
+        return None
+    connect(address)
+    try:
+        return ray.get_actor(DRIVER_NAME, namespace=NAMESPACE)
+    except ValueError:
+        return None
+
+
 def up(settings: Settings, address: str | None = None) -> dict[str, Any]:
     """Bring the whole application up and return where to find it."""
     import ray

@@ -86,7 +86,9 @@ class Settings(BaseSettings):
         default_factory=lambda: ["es", "en"]
     )
     ocr_use_gpu: bool = False
-    ocr_batch_size: int = Field(default=1, ge=1, le=64)
+    ocr_batch_size: int = Field(
+        default=6, ge=1, le=64, description="Text lines per recognition batch (6: -26 % s/page)."
+    )
     ocr_det_model_dir: Path | None = None
     ocr_rec_model_dir: Path | None = None
     ocr_det_limit_side_len: int = Field(default=736, ge=32)

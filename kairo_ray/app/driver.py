@@ -62,11 +62,14 @@ class QueueDriver:
         self._metrics = Metrics()
         self._active: dict[UUID, Job] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._pages_in_flight = 0
+        self._pages_running = 0
+        self._pages_waiting = 0
+        self._page_slots = asyncio.Condition()
+        self._cluster_cpus = (0.0, 1)
         self._traces: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self._outcomes: Counter[str] = Counter()
         self._progress: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._job_done = asyncio.Event()
+        self._room = asyncio.Event()
         self._stopping = False
         self._last_error: str | None = None
         self._listening = False
@@ -76,15 +79,16 @@ class QueueDriver:
     # --- public methods ---------------------------------------------------------------------
 
     async def status(self) -> dict[str, Any]:
-        max_jobs, max_pages = self._capacity()
+        max_jobs, page_window = self._capacity()
         return {
             "instance_id": self._settings.vps_instance_id,
             "running": not self._main.done(),
             "listening": self._listening,
             "active_jobs": [str(job.document_id) for job in self._active.values()],
-            "pages_in_flight": self._pages_in_flight,
+            "pages_running": self._pages_running,
+            "pages_waiting": self._pages_waiting,
             "max_jobs": max_jobs,
-            "max_pages_in_flight": max_pages,
+            "page_window": page_window,
             "outcomes": dict(self._outcomes),
             "last_error": self._last_error,
             "uptime_seconds": time.time() - self._started_at,
@@ -137,8 +141,10 @@ class QueueDriver:
 
     async def _poll(self, wake: Any) -> None:
         while not self._stopping:
-            max_jobs, max_pages = self._capacity()
-            while len(self._active) < max_jobs and self._pages_in_flight < max_pages:
+            max_jobs, _ = self._capacity()
+            # A new claim only when no claimed page is waiting for a slot: a job held but not
+            # worked on is a lease another cluster could have used.
+            while len(self._active) < max_jobs and self._pages_waiting == 0:
                 job = await self._queue.claim()
                 if job is None:
                     break
@@ -154,19 +160,37 @@ class QueueDriver:
         """Until NOTIFY, a job of ours finishing (room to claim again), or the poll interval."""
         waiters = {
             asyncio.ensure_future(wake.wait(self._settings.poll_interval_seconds)),
-            asyncio.ensure_future(self._job_done.wait()),
+            asyncio.ensure_future(self._room.wait()),
         }
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in waiters:
                 waiter.cancel()
-            self._job_done.clear()
+            self._room.clear()
 
     def _capacity(self) -> tuple[int, int]:
-        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        max_jobs = self._settings.max_concurrent_jobs or max(2, cpus)
-        return max_jobs, 2 * cpus
+        """(jobs held at most, page tasks running at most), from the cluster's CPUs right now.
+
+        The page window keeps about two pages per OCR replica in flight (one read, one ready),
+        and no more: every running page task is a worker process holding a rendered page.
+        The CPU count is re-read every few seconds, so a joining node widens both limits.
+        """
+        read_at, cpus = self._cluster_cpus
+        if time.monotonic() - read_at > 5:
+            cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+            self._cluster_cpus = (time.monotonic(), cpus)
+        return self._settings.max_concurrent_jobs or max(2, cpus), max(2, cpus)
+
+    async def _page_slot(self) -> None:
+        async with self._page_slots:
+            await self._page_slots.wait_for(lambda: self._pages_running < self._capacity()[1])
+            self._pages_running += 1
+
+    async def _free_page_slot(self) -> None:
+        async with self._page_slots:
+            self._pages_running -= 1
+            self._page_slots.notify()
 
     # --- one job ----------------------------------------------------------------------------
 
@@ -215,7 +239,7 @@ class QueueDriver:
             self._outcomes[outcome] += 1
             self._metrics.jobs_finished.inc(tags={"outcome": outcome})
             self._metrics.job_seconds.observe(time.monotonic() - started)
-            self._job_done.set()
+            self._room.set()
 
     async def _keep_lease(
         self, job: Job, work: asyncio.Task[Any] | None, lost: asyncio.Event
@@ -274,25 +298,42 @@ class QueueDriver:
         )
 
     async def _ocr_pages(self, job: Job, data: bytes, page_count: int) -> list[PageResult]:
+        """Each page as a Ray task, at most the page window at once across all jobs (FIFO)."""
         data_ref = ray.put(data)
-        refs = [process_page.remote(data_ref, n, self._ocr) for n in range(1, page_count + 1)]
-        self._pages_in_flight += page_count
         progress = self._progress_of(job)
         progress.update(stage="ocr", pages=page_count, pages_done=0)
+        self._pages_waiting += page_count
+        waiting = page_count
 
-        async def counted(ref: ray.ObjectRef) -> dict[str, Any]:
-            outcome = await ref
+        async def one(page_number: int) -> dict[str, Any]:
+            nonlocal waiting
+            await self._page_slot()
+            waiting -= 1
+            self._pages_waiting -= 1
+            if self._pages_waiting == 0:
+                self._room.set()
+            ref = process_page.remote(data_ref, page_number, self._ocr)
+            try:
+                outcome = await ref
+            except asyncio.CancelledError:
+                ray.cancel(ref)
+                raise
+            finally:
+                await self._free_page_slot()
             progress["pages_done"] += 1
             return outcome
 
         try:
-            outcomes = await asyncio.gather(*(counted(ref) for ref in refs))
-        except BaseException:
-            for ref in refs:
-                ray.cancel(ref)
-            raise
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(one(n)) for n in range(1, page_count + 1)]
+        except BaseExceptionGroup as failed:
+            # The first page's error is the document's; the group cancelled the other pages.
+            raise failed.exceptions[0] from None
         finally:
-            self._pages_in_flight -= page_count
+            self._pages_waiting -= waiting
+            if self._pages_waiting == 0:
+                self._room.set()
+        outcomes = [task.result() for task in tasks]
         trace = []
         for outcome in outcomes:
             page: PageResult = outcome["page"]
