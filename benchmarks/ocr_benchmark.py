@@ -1,6 +1,6 @@
 """OCR and embedding benchmark on the real eval scans; writes benchmarks/reports/ocr.md.
 
-    python benchmarks/ocr_benchmark.py            # everything (~15 min on 2 cores)
+    python benchmarks/ocr_benchmark.py            # everything (~12 min on 2 cores)
     python benchmarks/ocr_benchmark.py --quick    # speed subset only, no full CER run
 
 Every measurement runs in its own worker process (this script with ``--worker``), so each peak
@@ -275,7 +275,10 @@ def main() -> None:
     raw = args.output.with_suffix(".json")
     if args.from_raw:
         saved = json.loads(raw.read_text())
-        write_report(args, saved["command"], saved["machine"], saved["runs"], saved["total"])
+        measured = datetime.fromtimestamp(raw.stat().st_mtime, UTC)
+        write_report(
+            args, saved["command"], saved["machine"], saved["runs"], saved["total"], measured
+        )
         return
     command = "python " + shlex.join(["benchmarks/ocr_benchmark.py", *sys.argv[1:]])
     machine = _machine()
@@ -305,21 +308,23 @@ def main() -> None:
     raw.write_text(
         json.dumps({"command": command, "machine": machine, "runs": runs, "total": total})
     )
-    write_report(args, command, machine, runs, total)
+    write_report(args, command, machine, runs, total, datetime.now(UTC))
 
 
 def write_report(
-    args: argparse.Namespace, command: str, machine: dict, runs: dict, total: float
+    args: argparse.Namespace,
+    command: str,
+    machine: dict,
+    runs: dict,
+    total: float,
+    measured: datetime,
 ) -> None:
     """Render the markdown report from the measurements (also from a saved ``ocr.json``)."""
     quick = "paddle-all" not in runs
     out: list[str] = []
     w = out.append
     w("# OCR and embedding benchmark\n")
-    w(
-        f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `{command}` "
-        f"(total {total / 60:.1f} min).\n"
-    )
+    w(f"Measured {measured:%Y-%m-%d %H:%M} UTC by `{command}` (total {total / 60:.1f} min).\n")
     w(
         f"- Machine: {machine['cpu']}, {machine['cores']} cores, {machine['ram']} RAM, "
         f"no GPU; {machine['os']}"
@@ -380,7 +385,7 @@ def write_report(
     w("")
 
     if not quick:
-        w("## Character error rate per eval set (2 threads)\n")
+        w("## Character error rate per eval set (2 threads, recognition batch 1)\n")
         w(
             "Scoring per ../shared/eval/README.md (NFC, whitespace collapsed, typographic quotes "
             "and dashes → ASCII, Levenshtein / reference length), character-weighted over the set. "
@@ -452,9 +457,9 @@ def write_report(
     w("## Towards ≤ 3 s per page on 2 cores: measured variants\n")
     w("| variant (speed subset) | s/page | change |")
     w("|---|---|---|")
-    w(f"| as configured (WORKER_THREADS=2, OCR_BATCH_SIZE=1, 200 dpi) | {base:.2f} | – |")
+    w(f"| baseline (2 threads, recognition batch 1, 200 dpi) | {base:.2f} | – |")
     for key, label in (
-        ("paddle-speed-2-b6", "recognition batch 6 (OCR_BATCH_SIZE=6)"),
+        ("paddle-speed-2-b6", "2 threads, recognition batch 6 (OCR_BATCH_SIZE=6)"),
         ("paddle-speed-1-b6", "1 thread, recognition batch 6"),
         ("paddle-dpi150", "render at 150 dpi (2 threads, batch 1)"),
     ):
