@@ -4,7 +4,9 @@ The size cap is enforced while streaming, so a huge or endless response never fi
 The file type comes from the bytes (magic numbers), not from the declared ``file_type``: uploads
 are often mislabelled and a wrong label must not route a PNG to the PDF renderer.
 Hosts that resolve to loopback, private, link-local, reserved or multicast addresses are refused
-(SSRF guard) unless listed in ``FETCH_ALLOWED_HOSTS``.
+(SSRF guard) unless listed in ``FETCH_ALLOWED_HOSTS``: before connecting (the resolved addresses,
+on every redirect hop) and again after connecting (the address actually connected to, against DNS
+rebinding), before any of the body is read.
 """
 
 from __future__ import annotations
@@ -152,14 +154,35 @@ def _blocked_address(address: str) -> bool:
     )
 
 
+def _allow_listed(url: str, settings: Settings) -> bool:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    allowed = {h.lower() for h in settings.fetch_allowed_hosts}
+    return host in allowed or bool(parts.port and f"{host}:{parts.port}" in allowed)
+
+
+def check_peer(response: httpx.Response, url: str, settings: Settings) -> None:
+    """Refuse a response whose connection went to a non-public address (DNS rebinding: the name
+    resolved to a public address for :func:`check_host`, then to a private one for the connect).
+    Checked before any of the body is read."""
+    if _allow_listed(url, settings):
+        return
+    stream = response.extensions.get("network_stream")
+    peer = stream.get_extra_info("server_addr") if stream is not None else None
+    if peer and _blocked_address(str(peer[0])):
+        raise PermanentError(
+            f"refused URL: {_redact(url)} connected to non-public address {peer[0]} "
+            "(add the host to FETCH_ALLOWED_HOSTS if intended)"
+        )
+
+
 async def check_host(url: str, settings: Settings) -> None:
     """Refuse URLs whose host resolves to a non-public address (SSRF), unless allow-listed."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if not host:
         raise PermanentError(f"URL has no host: {url!r}")
-    allowed = {h.lower() for h in settings.fetch_allowed_hosts}
-    if host in allowed or (parts.port and f"{host}:{parts.port}" in allowed):
+    if _allow_listed(url, settings):
         return
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
@@ -194,6 +217,7 @@ async def _download(url: str, settings: Settings, declared: str | None) -> Fetch
             sink = _Sink(settings)
             try:
                 async with client.stream("GET", current) as response:
+                    check_peer(response, current, settings)
                     if response.is_redirect:
                         location = response.headers.get("location")
                         if not location:

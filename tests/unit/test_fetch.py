@@ -90,9 +90,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that stop reading early (the size cap, a refused peer) are expected here."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd = _QuietServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -196,6 +203,21 @@ async def test_connection_refused_is_transient(temp_dir: Path) -> None:
 async def test_ssrf_refused_without_allow_list(temp_dir: Path, url: str) -> None:
     with pytest.raises(PermanentError, match="non-public address"):
         await fetch(url, _settings(temp_dir, fetch_allowed_hosts=[]))
+    assert _leftovers(temp_dir) == []
+
+
+async def test_connected_address_checked_against_dns_rebinding(
+    server: str, temp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The name looked public when resolved, but the connection went to a loopback address."""
+    import kairo_ray.processing.fetch as fetch_module
+
+    async def resolved_public(url: str, settings: Settings) -> None:
+        return None
+
+    monkeypatch.setattr(fetch_module, "check_host", resolved_public)
+    with pytest.raises(PermanentError, match=r"connected to non-public address 127\.0\.0\.1"):
+        await fetch(f"{server}/doc.pdf", _settings(temp_dir, fetch_allowed_hosts=[]))
     assert _leftovers(temp_dir) == []
 
 
