@@ -163,3 +163,15 @@ def test_text_layer_page_skips_ocr(
     assert result.pages[0].source == "text_layer"
     assert result.pages[0].text.startswith("Informe anual")
     assert result.language == "es"
+
+
+def test_huge_scan_page_is_read(paddle: OcrEngine, eval_dir: Path, settings: Settings) -> None:
+    """ocrmypdf_multipage.pdf page 2: a 9000×9000 px scan on a 30-inch page (no ground truth)."""
+    from kairo_ray.processing.render import open_document
+
+    with open_document(eval_dir / "multipage_pdfs/ocrmypdf_multipage.pdf", settings) as document:
+        image = document.render_page(2)
+    assert image.shape[0] * image.shape[1] <= settings.max_page_pixels
+    page = paddle.recognize(image, 2)
+    assert page.rotation == 0 and (page.width, page.height) == (image.shape[1], image.shape[0])
+    assert page.text == "9000x9000 pixels at 300 DPI\n81 megapixels"
