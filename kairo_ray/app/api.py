@@ -31,6 +31,9 @@ from kairo_ray.processing.language import detect_language
 from kairo_ray.processing.render import open_document
 from kairo_ray.settings import Settings, load_settings
 
+ADHOC_PAGES_IN_FLIGHT = 4
+"""Pages of one ad-hoc upload in flight at once."""
+
 api = FastAPI(
     title="kairo-ray",
     description="OCR and semantic search for Kairo documents, served by Ray Serve.",
@@ -113,13 +116,18 @@ class ApiBackend:
 
     async def ocr_upload(self, data: bytes) -> dict[str, Any]:
         started = time.perf_counter()
-        document = open_document(data, self._settings)
+        with open_document(data, self._settings) as document:
+            page_count = document.page_count
         data_ref = ray.put(data)
-        refs = [
-            process_page.remote(data_ref, n, self._ocr) for n in range(1, document.page_count + 1)
-        ]
+        # Like the driver's page window: a long upload must not start a worker per page at once.
+        slots = asyncio.Semaphore(ADHOC_PAGES_IN_FLIGHT)
+
+        async def one(page_number: int) -> dict[str, Any]:
+            async with slots:
+                return await process_page.remote(data_ref, page_number, self._ocr)
+
         try:
-            outcomes = await asyncio.gather(*refs)
+            outcomes = await asyncio.gather(*(one(n) for n in range(1, page_count + 1)))
         except Exception as exc:
             raise root_cause(exc) from None
         pages = [outcome["page"] for outcome in outcomes]

@@ -30,12 +30,12 @@ def process_page(data: bytes, page_number: int, ocr: DeploymentHandle) -> dict[s
     """
     started = time.time()
     settings = load_settings()
-    document = open_document(data, settings)
-    text = document.text_layer(page_number)
-    if text is not None:
-        page = PageResult(page_number=page_number, text=text, source="text_layer")
+    with open_document(data, settings) as document:
+        text = document.text_layer(page_number)
+        image = None if text is not None else document.render_page(page_number)
+    if image is None:
+        page = PageResult(page_number=page_number, text=text or "", source="text_layer")
     else:
-        image = document.render_page(page_number)
         page = ocr.recognize.remote(image, page_number).result()
     ended = time.time()
     page.seconds = ended - started

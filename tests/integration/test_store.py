@@ -93,7 +93,7 @@ async def test_complete_stores_everything(
         "es",
         "página 1\n\npágina 2",
     )
-    assert (doc["job_id"], doc["job_status"], doc["error_message"]) == (
+    assert (doc["job_id"], doc["job_status"], doc["error"]) == (
         job.queue_id,
         "completed",
         None,
