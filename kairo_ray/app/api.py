@@ -27,6 +27,7 @@ from kairo_ray.db.queue import JobQueue
 from kairo_ray.db.store import DocumentStore
 from kairo_ray.errors import PermanentError
 from kairo_ray.logs import configure_logging
+from kairo_ray.processing.chunk import document_text
 from kairo_ray.processing.language import detect_language
 from kairo_ray.processing.render import open_document
 from kairo_ray.settings import Settings, load_settings
@@ -131,7 +132,7 @@ class ApiBackend:
         except Exception as exc:
             raise root_cause(exc) from None
         pages = [outcome["page"] for outcome in outcomes]
-        text = "\n\n".join(page.text for page in pages)
+        text = document_text(pages)
         return {
             "page_count": len(pages),
             "language": detect_language(text),

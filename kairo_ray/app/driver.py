@@ -28,6 +28,7 @@ from kairo_ray.db.store import DocumentStore
 from kairo_ray.errors import LeaseLostError, PermanentError
 from kairo_ray.logs import configure_logging, job_context
 from kairo_ray.models import DocumentResult, EmbeddedChunk, Job, PageResult
+from kairo_ray.processing.chunk import document_text
 from kairo_ray.processing.fetch import fetch
 from kairo_ray.processing.language import detect_language
 from kairo_ray.processing.render import open_document
@@ -273,20 +274,16 @@ class QueueDriver:
         with open_document(data, self._settings, job.file_type) as document:
             page_count = document.page_count
         pages = await self._ocr_pages(job, data, page_count)
-        text = "\n\n".join(page.text for page in pages)
+        text = document_text(pages)
         progress["stage"] = "embedding"
         chunks = await self._embed.chunk.remote(pages)
-        existing = await self._store.existing_embeddings(job.document_id)
-        fresh = [chunk for chunk in chunks if chunk.content_hash not in existing]
-        vectors = await asyncio.gather(*(self._embed.embed.remote(c.text) for c in fresh))
-        computed = {
-            chunk.content_hash: vector for chunk, vector in zip(fresh, vectors, strict=True)
-        }
+        # Only texts new to this document are embedded, each once (as embed_chunks does in-process).
+        vectors: dict[str, list[float]] = await self._store.existing_embeddings(job.document_id)
+        fresh = {c.content_hash: c.text for c in chunks if c.content_hash not in vectors}
+        computed = await asyncio.gather(*(self._embed.embed.remote(t) for t in fresh.values()))
+        vectors.update(zip(fresh, computed, strict=True))
         embedded = [
-            EmbeddedChunk(
-                **chunk.model_dump(),
-                embedding=computed.get(chunk.content_hash) or existing[chunk.content_hash],
-            )
+            EmbeddedChunk(**chunk.model_dump(), embedding=vectors[chunk.content_hash])
             for chunk in chunks
         ]
         return DocumentResult(
