@@ -13,13 +13,18 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from kairo_ray.errors import KairoError
 from kairo_ray.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from kairo_ray.db.queue import JobQueue
+    from kairo_ray.db.store import DocumentStore
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -105,6 +110,20 @@ def _run(coroutine: Any) -> Any:
     return asyncio.run(coroutine)
 
 
+@asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[tuple[JobQueue, DocumentStore]]:
+    """A small pool for one command, closed when it is done."""
+    from kairo_ray.db.connector import create_pool
+    from kairo_ray.db.queue import JobQueue
+    from kairo_ray.db.store import DocumentStore
+
+    pool = await create_pool(settings, min_size=1, max_size=2)
+    try:
+        yield JobQueue(pool, settings), DocumentStore(pool)
+    finally:
+        await pool.close()
+
+
 def _up(args: argparse.Namespace, settings: Settings) -> int:
     from kairo_ray.control import up
 
@@ -145,15 +164,8 @@ def _file_url(item: str) -> str:
 
 
 async def _submit_rows(settings: Settings, urls: list[str], priority: int) -> list[UUID]:
-    from kairo_ray.db.connector import create_pool
-    from kairo_ray.db.store import DocumentStore
-
-    pool = await create_pool(settings, min_size=1, max_size=2)
-    try:
-        store = DocumentStore(pool)
+    async with _database(settings) as (_, store):
         return [await store.insert_document(url, None, priority=priority) for url in urls]
-    finally:
-        await pool.close()
 
 
 def _submit(args: argparse.Namespace, settings: Settings) -> int:
@@ -167,7 +179,7 @@ def _submit(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{document_id}  {url}")
     if not args.wait:
         return 0
-    return _wait(settings, dict(zip(ids, urls, strict=True)), args.timeout)
+    return _run(_watch(settings, dict(zip(ids, urls, strict=True)), args.timeout))
 
 
 def _driver_progress(
@@ -192,43 +204,38 @@ def _driver_progress(
 async def _watch(settings: Settings, docs: dict[UUID, str], timeout: float) -> int:
     from tqdm import tqdm
 
-    from kairo_ray.db.connector import create_pool
-    from kairo_ray.db.store import DocumentStore
-
     live = _driver_progress(settings)
     bars = {
         doc: tqdm(desc=Path(url).name[:32].ljust(32), unit="page", position=i, leave=True)
         for i, (doc, url) in enumerate(docs.items())
     }
-    pool = await create_pool(settings, min_size=1, max_size=2)
-    store = DocumentStore(pool)
     finished: dict[UUID, dict] = {}
     deadline = time.monotonic() + timeout
     try:
-        while len(finished) < len(docs) and time.monotonic() < deadline:
-            progress = await live([str(doc) for doc in docs]) if live else {}
-            for doc, bar in bars.items():
-                if doc in finished:
-                    continue
-                row = await store.get_document(doc) or {}
-                state = progress.get(str(doc), {})
-                if state.get("pages"):
-                    bar.total = state["pages"]
-                    bar.n = state["pages_done"]
-                status = row.get("status") or "queued"
-                bar.set_postfix_str(
-                    state.get("stage", status) if status == "processing" else status
-                )
-                if status in ("completed", "failed", "cancelled"):
-                    finished[doc] = row
-                    if status == "completed" and row.get("page_count"):
-                        bar.total = bar.n = row["page_count"]
-                bar.refresh()
-            await asyncio.sleep(0.5)
+        async with _database(settings) as (_, store):
+            while len(finished) < len(docs) and time.monotonic() < deadline:
+                progress = await live([str(doc) for doc in docs]) if live else {}
+                for doc, bar in bars.items():
+                    if doc in finished:
+                        continue
+                    row = await store.get_document(doc) or {}
+                    state = progress.get(str(doc), {})
+                    if state.get("pages"):
+                        bar.total = state["pages"]
+                        bar.n = state["pages_done"]
+                    status = row.get("status") or "queued"
+                    bar.set_postfix_str(
+                        state.get("stage", status) if status == "processing" else status
+                    )
+                    if status in ("completed", "failed", "cancelled"):
+                        finished[doc] = row
+                        if status == "completed" and row.get("page_count"):
+                            bar.total = bar.n = row["page_count"]
+                    bar.refresh()
+                await asyncio.sleep(0.5)
     finally:
         for bar in bars.values():
             bar.close()
-        await pool.close()
     failed = 0
     for doc, url in docs.items():
         row = finished.get(doc)
@@ -241,19 +248,9 @@ async def _watch(settings: Settings, docs: dict[UUID, str], timeout: float) -> i
     return 1 if failed else 0
 
 
-def _wait(settings: Settings, docs: dict[UUID, str], timeout: float) -> int:
-    return _run(_watch(settings, docs, timeout))
-
-
 async def _status_rows(settings: Settings) -> dict[str, Any]:
-    from kairo_ray.db.connector import create_pool
-    from kairo_ray.db.queue import JobQueue
-
-    pool = await create_pool(settings, min_size=1, max_size=1)
-    try:
-        return (await JobQueue(pool, settings).stats()).model_dump()
-    finally:
-        await pool.close()
+    async with _database(settings) as (queue, _):
+        return (await queue.stats()).model_dump()
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
@@ -335,17 +332,10 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _job_action(settings: Settings, action: str, job_id: UUID, priority: int | None) -> bool:
-    from kairo_ray.db.connector import create_pool
-    from kairo_ray.db.queue import JobQueue
-
-    pool = await create_pool(settings, min_size=1, max_size=1)
-    try:
-        queue = JobQueue(pool, settings)
+    async with _database(settings) as (queue, _):
         if action == "cancel":
             return await queue.cancel(job_id, "cancelled with kairo-ray cancel")
         return await queue.requeue(job_id, priority)
-    finally:
-        await pool.close()
 
 
 def _cancel(args: argparse.Namespace, settings: Settings) -> int:
