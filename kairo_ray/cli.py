@@ -98,7 +98,7 @@ def _add_ocr(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--json", action="store_true", help="pages, lines, boxes, confidences, timings"
     )
-    parser.add_argument("--engine", help="OCR engine (default OCR_ENGINE: paddle)")
+    parser.add_argument("--engine", help="onnx, paddle or tesseract (default: OCR_ENGINE)")
     parser.add_argument("--dpi", type=int, help="PDF render resolution (default RENDER_DPI)")
     parser.add_argument(
         "--embed", action="store_true", help="also chunk and embed the text (report the chunks)"

@@ -81,7 +81,11 @@ class Settings(BaseSettings):
     text_layer_min_chars: int = Field(default=50, ge=0)
 
     # --- OCR ------------------------------------------------------------------------------------
-    ocr_engine: str = "paddle"
+    ocr_engine: str = Field(
+        default="onnx",
+        description="'onnx' (PP-OCRv6 small on ONNX Runtime), 'paddle' (PaddleOCR, PP-OCRv5 "
+        "mobile) or 'tesseract'.",
+    )
     ocr_language: Annotated[list[Literal["es", "en"]], NoDecode] = Field(
         default_factory=lambda: ["es", "en"]
     )
@@ -92,7 +96,9 @@ class Settings(BaseSettings):
     ocr_det_model_dir: Path | None = None
     ocr_rec_model_dir: Path | None = None
     ocr_det_limit_side_len: int = Field(default=736, ge=32)
-    worker_threads: int = Field(default=2, ge=1, le=256)
+    worker_threads: int = Field(
+        default=2, ge=1, le=256, description="CPU cores each OCR replica reserves and uses."
+    )
 
     # --- embeddings -----------------------------------------------------------------------------
     embeddings_model: str = Field(

