@@ -99,6 +99,14 @@ class Settings(BaseSettings):
     worker_threads: int = Field(
         default=2, ge=1, le=256, description="CPU cores each OCR replica reserves and uses."
     )
+    ocr_threads_per_engine: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="Threads of each OCR engine in a replica, which holds WORKER_THREADS / this "
+        "many engines. Unset: one engine using all WORKER_THREADS. 1 (an engine per core) was "
+        "measured 8 % faster end to end on 2 cores for 0.9 GB more (benchmarks/reports/e2e.md).",
+    )
 
     # --- embeddings -----------------------------------------------------------------------------
     embeddings_model: str = Field(
@@ -158,6 +166,11 @@ class Settings(BaseSettings):
             raise ValueError("WEBHOOK_ENABLED=true needs WEBHOOK_URL and WEBHOOK_SECRET")
         if self.database_pool_min_size > self.database_pool_max_size:
             raise ValueError("DATABASE_POOL_MIN_SIZE must not exceed DATABASE_POOL_MAX_SIZE")
+        if self.ocr_threads_per_engine and self.ocr_threads_per_engine > self.worker_threads:
+            raise ValueError(
+                "OCR_THREADS_PER_ENGINE must not exceed WORKER_THREADS "
+                f"({self.ocr_threads_per_engine} > {self.worker_threads})"
+            )
         return self
 
     @cached_property
@@ -168,6 +181,16 @@ class Settings(BaseSettings):
     def lease_seconds(self) -> int:
         """How long a claim lasts without a heartbeat (JOB_TIMEOUT_MINUTES)."""
         return max(1, round(self.job_timeout_minutes * 60))
+
+    @property
+    def ocr_engine_threads(self) -> int:
+        """Threads of each OCR engine (OCR_THREADS_PER_ENGINE, by default WORKER_THREADS)."""
+        return self.ocr_threads_per_engine or self.worker_threads
+
+    @property
+    def ocr_engines_per_replica(self) -> int:
+        """OCR engines one replica holds, each on its own thread: WORKER_THREADS split up."""
+        return self.worker_threads // self.ocr_engine_threads
 
     @property
     def max_attempts(self) -> int:

@@ -125,7 +125,7 @@ class ApiBackend:
 
         async def one(page_number: int) -> dict[str, Any]:
             async with slots:
-                return await process_page.remote(data_ref, page_number, self._ocr)
+                return await process_page.remote(data_ref, page_number, self._ocr.app_name)
 
         try:
             outcomes = await asyncio.gather(*(one(n) for n in range(1, page_count + 1)))

@@ -1,7 +1,7 @@
 """The Serve application: ``kairo_ray.app.builder:build_app`` for ``serve deploy`` and the CLI.
 
-Defaults suit 2-vCPU VPSes: each OCR replica reserves WORKER_THREADS CPUs and runs that many
-threads, and the autoscaler adds replicas as the page backlog grows wherever CPUs are free, so a
+Defaults suit 2-vCPU VPSes: each OCR replica reserves WORKER_THREADS CPUs and runs an engine
+per core, and the autoscaler adds replicas as the page backlog grows wherever CPUs are free, so a
 joining VPS gets its own. Embedding, the ingress, the driver and page tasks reserve no CPU: they
 are light or wait on OCR. ``deployments/serve.yaml`` overrides any of it per deployment.
 """
@@ -13,7 +13,8 @@ from typing import Any
 from ray.serve import Application
 
 from kairo_ray.app.api import ApiIngress
-from kairo_ray.app.deployments import EmbedDeployment, OcrDeployment
+from kairo_ray.app.deployments import OCR_PROCESS_ENV, EmbedDeployment, OcrDeployment
+from kairo_ray.app.tasks import pages_in_flight
 from kairo_ray.settings import load_settings
 
 
@@ -33,15 +34,19 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     """
     settings = load_settings()
     env = {key: str(value) for key, value in (args or {}).get("env", {}).items()}
+    per_replica = pages_in_flight(settings.ocr_engines_per_replica)
     ocr = OcrDeployment.options(
         ray_actor_options=_actor_options(
-            settings.worker_threads, env, num_gpus=1 if settings.ocr_use_gpu else 0
+            settings.worker_threads,
+            {**OCR_PROCESS_ENV, **env},
+            num_gpus=1 if settings.ocr_use_gpu else 0,
         ),
+        max_ongoing_requests=per_replica + 1,
         autoscaling_config={
             "min_replicas": 1,
             "initial_replicas": 1,
             "max_replicas": 16,
-            "target_ongoing_requests": 2,
+            "target_ongoing_requests": per_replica,
             "upscale_delay_s": 5,
             "downscale_delay_s": 300,
         },

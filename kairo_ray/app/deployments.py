@@ -22,38 +22,71 @@ from kairo_ray.processing.embed import Embedder
 from kairo_ray.processing.ocr import OcrOptions, get_engine
 from kairo_ray.settings import load_settings
 
+OCR_PROCESS_ENV = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
+"""Environment of every OCR replica process. Each page's activation buffers are tens of MB,
+above glibc's largest mmap threshold, so every page maps them afresh and faults them in 4 KiB at
+a time; transparent huge pages for malloc's mappings cut that: measured 17 % faster and less
+memory per page with the onnx engine (ONNX Runtime's own arena is as fast but ~1 GB larger)."""
+
+
+class _EngineSlot:
+    """One OCR engine and the one thread that builds it and runs every call on it.
+
+    Paddle's predictors (oneDNN on CPU) must be built and called on the same thread: called from
+    Serve's request thread pool they failed intermittently with ``RuntimeError: std::exception``
+    in text detection. A thread per engine also serialises each engine, which no engine here is
+    safe to run concurrently with itself.
+    """
+
+    def __init__(self, name: str, options: OcrOptions, number: int) -> None:
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ocr-engine-{number}")
+        self.engine = self.thread.submit(get_engine, name, options).result()
+
 
 @serve.deployment(
     name="ocr",
     ray_actor_options={"num_cpus": 2},
-    max_ongoing_requests=2,
+    max_ongoing_requests=4,  # the builder sets it from WORKER_THREADS
     max_queued_requests=1000,
 )
 class OcrDeployment:
-    """One PaddleOCR engine per replica, owned by one thread.
+    """OCR engines, each on its own thread: by default one using all WORKER_THREADS.
 
-    Paddle's predictors (oneDNN on CPU) must be built and called on the same thread: called from
-    Serve's request thread pool they failed intermittently with ``RuntimeError: std::exception``
-    in text detection. So a single-thread executor builds the engine and runs every call, which
-    also serialises the engine. ``max_ongoing_requests=2`` keeps the next page waiting in the
-    replica while one runs, so the engine never idles between pages.
+    OCR_THREADS_PER_ENGINE below WORKER_THREADS splits the replica's cores into several engines,
+    a request taking whichever is free: an engine per core stalls less when Ray or embedding
+    preempt a thread (a 2-thread engine waits for both), measured 8 % faster end to end on
+    2 cores but 0.9 GB larger (benchmarks/reports/e2e.md). ``max_ongoing_requests`` exceeds the
+    engines, so the next page waits here, already rendered, and no engine idles between pages.
     """
 
     def __init__(self) -> None:
         settings = load_settings()
         configure_logging(settings)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr-engine")
-        options = OcrOptions.from_settings(settings)
-        self._engine = self._thread.submit(get_engine, settings.ocr_engine, options).result()
+        options = OcrOptions.from_settings(settings).model_copy(
+            update={"cpu_threads": settings.ocr_engine_threads}
+        )
+        self._slots = [
+            _EngineSlot(settings.ocr_engine, options, number)
+            for number in range(settings.ocr_engines_per_replica)
+        ]
+        self._idle: asyncio.Queue[_EngineSlot] = asyncio.Queue()
+        for slot in self._slots:
+            self._idle.put_nowait(slot)
 
     async def recognize(self, image: np.ndarray, page_number: int) -> PageResult:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._engine.recognize, image, page_number)
+        slot = await self._idle.get()
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                slot.thread, slot.engine.recognize, image, page_number
+            )
+        finally:
+            self._idle.put_nowait(slot)
 
     def check_health(self) -> None:
-        """Serve calls this periodically; a replica without an engine gets replaced."""
-        if self._engine is None:
-            raise RuntimeError("OCR engine not loaded")
+        """Serve calls this periodically; a replica without engines gets replaced."""
+        if not self._slots:
+            raise RuntimeError("OCR engines not loaded")
 
 
 @serve.deployment(

@@ -20,7 +20,7 @@ import ray
 from ray import serve
 
 from kairo_ray.app.metrics import Metrics
-from kairo_ray.app.tasks import process_page
+from kairo_ray.app.tasks import pages_in_flight, process_page
 from kairo_ray.app.webhook import send_webhook
 from kairo_ray.db.connector import create_pool
 from kairo_ray.db.queue import JobQueue
@@ -120,7 +120,6 @@ class QueueDriver:
                 self._pool = await create_pool(self._settings)
                 self._queue = JobQueue(self._pool, self._settings)
                 self._store = DocumentStore(self._pool)
-                self._ocr = serve.get_deployment_handle("ocr", self._app_name)
                 self._embed = serve.get_deployment_handle("embedder", self._app_name)
                 log.info("driver started", extra={"instance_id": self._settings.vps_instance_id})
                 async with self._queue.listener() as wake:
@@ -173,15 +172,15 @@ class QueueDriver:
     def _capacity(self) -> tuple[int, int]:
         """(jobs held at most, page tasks running at most), from the cluster's CPUs right now.
 
-        The page window keeps about two pages per OCR replica in flight (one read, one ready),
-        and no more: every running page task is a worker process holding a rendered page.
+        The page window is :func:`pages_in_flight` for the OCR engines the cluster's CPUs hold.
         The CPU count is re-read every few seconds, so a joining node widens both limits.
         """
         read_at, cpus = self._cluster_cpus
         if time.monotonic() - read_at > 5:
             cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
             self._cluster_cpus = (time.monotonic(), cpus)
-        return self._settings.max_concurrent_jobs or max(2, cpus), max(2, cpus)
+        engines = max(1, cpus // self._settings.ocr_engine_threads)
+        return self._settings.max_concurrent_jobs or max(2, cpus), pages_in_flight(engines)
 
     async def _page_slot(self) -> None:
         async with self._page_slots:
@@ -309,7 +308,7 @@ class QueueDriver:
             self._pages_waiting -= 1
             if self._pages_waiting == 0:
                 self._room.set()
-            ref = process_page.remote(data_ref, page_number, self._ocr)
+            ref = process_page.remote(data_ref, page_number, self._app_name)
             try:
                 outcome = await ref
             except asyncio.CancelledError:

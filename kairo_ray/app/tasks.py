@@ -7,11 +7,13 @@ one document on every node, and Ray re-runs a task whose node died (``max_retrie
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from typing import Any
 
 import ray
+from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from kairo_ray.models import PageResult
@@ -21,12 +23,32 @@ from kairo_ray.settings import load_settings
 PAGE_TASK_RETRIES = 3
 
 
+def pages_in_flight(engines: int) -> int:
+    """Pages to keep in flight for ``engines`` OCR engines: one each, plus one ready for every two.
+
+    Fewer leaves an engine idle while its next page is rendered and sent; more only holds
+    rendered pages in memory (every running page task is a worker process holding one). The
+    driver keeps this many page tasks running for the engines the cluster's CPUs hold, and each
+    OCR replica's autoscaling target is this for its own engines, so one node's pages fit its
+    replica and a joining node's CPUs raise the load past the target and get a replica.
+    """
+    return engines + max(1, engines // 2)
+
+
+@functools.cache
+def _ocr_handle(app_name: str) -> DeploymentHandle:
+    """One handle per worker process. A handle passed in as an argument is a new one in every
+    task, and each new handle sets up its own router with the Serve controller."""
+    return serve.get_deployment_handle("ocr", app_name)
+
+
 @ray.remote(num_cpus=0, max_retries=PAGE_TASK_RETRIES, scheduling_strategy="SPREAD")
-def process_page(data: bytes, page_number: int, ocr: DeploymentHandle) -> dict[str, Any]:
+def process_page(data: bytes, page_number: int, app_name: str) -> dict[str, Any]:
     """Text of one page: its PDF text layer when good, else OCR through the deployment.
 
-    Returns the :class:`PageResult` with where and when it ran, so the driver can record and show
-    that pages of one document ran side by side on several nodes.
+    Returns the :class:`PageResult` with where and when it ran and the OCR engine's own seconds,
+    so the driver can record and show that pages of one document ran side by side on several
+    nodes, and a benchmark can tell engine time from time spent around it.
     """
     started = time.time()
     settings = load_settings()
@@ -36,8 +58,9 @@ def process_page(data: bytes, page_number: int, ocr: DeploymentHandle) -> dict[s
     if image is None:
         page = PageResult(page_number=page_number, text=text or "", source="text_layer")
     else:
-        page = ocr.recognize.remote(image, page_number).result()
+        page = _ocr_handle(app_name).recognize.remote(image, page_number).result()
     ended = time.time()
+    ocr_seconds = page.seconds if image is not None else 0.0
     page.seconds = ended - started
     return {
         "page": page,
@@ -45,4 +68,5 @@ def process_page(data: bytes, page_number: int, ocr: DeploymentHandle) -> dict[s
         "pid": os.getpid(),
         "started": started,
         "ended": ended,
+        "ocr_seconds": ocr_seconds,
     }

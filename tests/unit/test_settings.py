@@ -119,3 +119,19 @@ def test_inconsistent_values_are_explained(env: pytest.MonkeyPatch) -> None:
     env.setenv("WEBHOOK_ENABLED", "true")
     with pytest.raises(ConfigError, match="WEBHOOK_URL and WEBHOOK_SECRET"):
         load_settings()
+    env.delenv("WEBHOOK_ENABLED")
+    env.setenv("OCR_THREADS_PER_ENGINE", "4")
+    with pytest.raises(ConfigError, match="OCR_THREADS_PER_ENGINE must not exceed WORKER_THREADS"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("worker_threads", "threads_per_engine", "engines"),
+    [(2, 1, 2), (2, 2, 1), (8, 2, 4), (5, 2, 2)],
+)
+def test_ocr_replica_splits_its_cores_into_engines(
+    env: pytest.MonkeyPatch, worker_threads: int, threads_per_engine: int, engines: int
+) -> None:
+    env.setenv("WORKER_THREADS", str(worker_threads))
+    env.setenv("OCR_THREADS_PER_ENGINE", str(threads_per_engine))
+    assert load_settings().ocr_engines_per_replica == engines
