@@ -88,6 +88,13 @@ def connect(address: str) -> None:
         ray.init(address=address, namespace=NAMESPACE, logging_level="ERROR", log_to_driver=False)
 
 
+def disconnect() -> None:
+    """Leave the cluster (it keeps running)."""
+    import ray
+
+    ray.shutdown()
+
+
 def start_local_head(env: dict[str, str], node_ip: str = "127.0.0.1") -> str:
     """``ray start --head`` on this machine; the environment given reaches every worker."""
     command = [
