@@ -1,7 +1,7 @@
 """The Serve application: ``kairo_ray.app.builder:build_app`` for ``serve deploy`` and the CLI.
 
-Defaults suit 2-vCPU VPSes: each OCR replica reserves WORKER_THREADS CPUs and runs an engine
-per core, and the autoscaler adds replicas as the page backlog grows wherever CPUs are free, so a
+Defaults suit 2-vCPU VPSes: each OCR replica reserves WORKER_THREADS CPUs for its engine(s),
+and the autoscaler adds replicas as the page backlog grows wherever CPUs are free, so a
 joining VPS gets its own. Embedding, the ingress, the driver and page tasks reserve no CPU: they
 are light or wait on OCR. ``deployments/serve.yaml`` overrides any of it per deployment.
 """
@@ -15,7 +15,8 @@ from ray.serve import Application
 from kairo_ray.app.api import ApiIngress
 from kairo_ray.app.deployments import OCR_PROCESS_ENV, EmbedDeployment, OcrDeployment
 from kairo_ray.app.tasks import pages_in_flight
-from kairo_ray.settings import load_settings
+from kairo_ray.processing.ocr import available_engines
+from kairo_ray.settings import ConfigError, load_settings
 
 
 def _actor_options(num_cpus: float, env: dict[str, str], num_gpus: float = 0) -> dict[str, Any]:
@@ -33,6 +34,12 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     The driver actor inherits them from the ingress that creates it.
     """
     settings = load_settings()
+    if settings.ocr_engine not in available_engines():
+        # Caught here, not in every replica's __init__ where Serve would retry it for ever.
+        raise ConfigError(
+            f"OCR_ENGINE={settings.ocr_engine!r} is not an OCR engine; "
+            f"available: {', '.join(available_engines())}"
+        )
     env = {key: str(value) for key, value in (args or {}).get("env", {}).items()}
     per_replica = pages_in_flight(settings.ocr_engines_per_replica)
     ocr = OcrDeployment.options(

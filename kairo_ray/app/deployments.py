@@ -46,7 +46,7 @@ class _EngineSlot:
 @serve.deployment(
     name="ocr",
     ray_actor_options={"num_cpus": 2},
-    max_ongoing_requests=4,  # the builder sets it from WORKER_THREADS
+    max_ongoing_requests=3,  # the builder sets it from the engines per replica
     max_queued_requests=1000,
 )
 class OcrDeployment:
@@ -75,13 +75,11 @@ class OcrDeployment:
 
     async def recognize(self, image: np.ndarray, page_number: int) -> PageResult:
         slot = await self._idle.get()
-        try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                slot.thread, slot.engine.recognize, image, page_number
-            )
-        finally:
-            self._idle.put_nowait(slot)
+        loop = asyncio.get_running_loop()
+        running = loop.run_in_executor(slot.thread, slot.engine.recognize, image, page_number)
+        # The engine is free again when its page is done, even if this request was cancelled.
+        running.add_done_callback(lambda _: self._idle.put_nowait(slot))
+        return await asyncio.shield(running)
 
     def check_health(self) -> None:
         """Serve calls this periodically; a replica without engines gets replaced."""

@@ -20,7 +20,7 @@ import ray
 from ray import serve
 
 from kairo_ray.app.metrics import Metrics
-from kairo_ray.app.tasks import pages_in_flight, process_page
+from kairo_ray.app.tasks import page_window, process_page
 from kairo_ray.app.webhook import send_webhook
 from kairo_ray.db.connector import create_pool
 from kairo_ray.db.queue import JobQueue
@@ -172,15 +172,14 @@ class QueueDriver:
     def _capacity(self) -> tuple[int, int]:
         """(jobs held at most, page tasks running at most), from the cluster's CPUs right now.
 
-        The page window is :func:`pages_in_flight` for the OCR engines the cluster's CPUs hold.
-        The CPU count is re-read every few seconds, so a joining node widens both limits.
+        The page window is :func:`page_window`. The CPU count is re-read every few seconds, so a
+        joining node widens both limits and gets its OCR replica.
         """
         read_at, cpus = self._cluster_cpus
         if time.monotonic() - read_at > 5:
             cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
             self._cluster_cpus = (time.monotonic(), cpus)
-        engines = max(1, cpus // self._settings.ocr_engine_threads)
-        return self._settings.max_concurrent_jobs or max(2, cpus), pages_in_flight(engines)
+        return self._settings.max_concurrent_jobs or max(2, cpus), page_window(cpus, self._settings)
 
     async def _page_slot(self) -> None:
         async with self._page_slots:

@@ -18,21 +18,29 @@ from ray.serve.handle import DeploymentHandle
 
 from kairo_ray.models import PageResult
 from kairo_ray.processing.render import open_document
-from kairo_ray.settings import load_settings
+from kairo_ray.settings import Settings, load_settings
 
 PAGE_TASK_RETRIES = 3
 
 
 def pages_in_flight(engines: int) -> int:
-    """Pages to keep in flight for ``engines`` OCR engines: one each, plus one ready for every two.
+    """Pages to keep in flight for a replica of ``engines`` OCR engines: one each, plus one ready
+    for every two.
 
     Fewer leaves an engine idle while its next page is rendered and sent; more only holds
-    rendered pages in memory (every running page task is a worker process holding one). The
-    driver keeps this many page tasks running for the engines the cluster's CPUs hold, and each
-    OCR replica's autoscaling target is this for its own engines, so one node's pages fit its
-    replica and a joining node's CPUs raise the load past the target and get a replica.
+    rendered pages in memory (every running page task is a worker process holding one). It is
+    each OCR replica's autoscaling target, and the driver keeps this many pages in flight per
+    replica the cluster's CPUs can hold, so Serve asks for exactly that many replicas.
     """
     return engines + max(1, engines // 2)
+
+
+def page_window(cpus: int, settings: Settings) -> int:
+    """Page tasks the driver keeps running on a cluster of ``cpus`` CPUs: the autoscaling target
+    of one OCR replica times the replicas those CPUs can hold, so Serve asks for one replica per
+    WORKER_THREADS CPUs, no fewer (idle nodes) and no more (replicas no node can place)."""
+    replicas = max(1, cpus // settings.worker_threads)
+    return replicas * pages_in_flight(settings.ocr_engines_per_replica)
 
 
 @functools.cache

@@ -9,10 +9,11 @@ benchmark's peer. The caller owns an engine instance; there is no module-level m
 Orientation. No orientation model ships offline, so the page orientation is decided from what the
 engine already produced, which keeps upright pages at one pass:
 
-* mostly vertical line boxes → the page is sideways. PaddleX turns crops with height ≥ 1.5 × width
-  90° counter-clockwise before recognition, so high confidence on that first pass means the page
-  must be turned counter-clockwise, low confidence means clockwise; the page is turned and read
-  again (2 passes) so that boxes and reading order are in the upright frame;
+* mostly vertical line boxes → the page is sideways. PaddleX and RapidOCR turn crops with
+  height ≥ 1.5 × width 90° counter-clockwise before recognition, so high confidence on that
+  first pass means the page must be turned counter-clockwise, low confidence means clockwise;
+  the page is turned and read again (2 passes) so that boxes and reading order are in the
+  upright frame;
 * horizontal boxes but low length-weighted confidence (upside-down text reads as garbage at
   ~0.4 against ~0.98 upright on the cardinal scan) → read the page turned 180° as well and keep the
   more confident reading (2 passes).
@@ -88,6 +89,13 @@ class OcrOptions(BaseModel):
     )
     min_line_confidence: float = Field(
         default=0.3, ge=0, le=1, description="Lines recognised with less are dropped as noise."
+    )
+    max_side_len: int = Field(
+        default=2000,
+        ge=256,
+        description="onnx only: RapidOCR scales a page whose longer side exceeds this before "
+        "detection, and recognition reads crops of the scaled page (an A4 page at 200 dpi: "
+        "×0.86). The CER in benchmarks/reports/ocr.md is measured with 2000.",
     )
 
     @classmethod
@@ -285,6 +293,11 @@ def _onnx_file(path: Path | None, default: str) -> Path:
     if path is None:
         path = _rapidocr_model(default)
     if path.is_dir():
+        if (path / "inference.yml").is_file():
+            raise RuntimeError(
+                f"{path} is a PaddlePaddle model folder: set OCR_ENGINE=paddle to use it, or point "
+                "OCR_DET_MODEL_DIR/OCR_REC_MODEL_DIR at .onnx files"
+            )
         found = sorted(path.glob("*.onnx"))
         if len(found) != 1:
             raise RuntimeError(f"expected exactly one .onnx model in {path}, found {len(found)}")
@@ -310,6 +323,8 @@ class OnnxEngine(OcrEngine):
         super().__init__(options)
         det = _onnx_file(options.det_model_dir, "PP-OCRv6_det_small.onnx")
         rec = _onnx_file(options.rec_model_dir, "PP-OCRv6_rec_small.onnx")
+        if options.rec_model_dir is not None:
+            _require_dictionary(rec)
         from rapidocr import RapidOCR
 
         self.device = _onnx_device(options.device)
@@ -319,6 +334,7 @@ class OnnxEngine(OcrEngine):
                 "Global.use_cls": False,
                 "Global.log_level": "error",
                 "Global.text_score": options.min_line_confidence,
+                "Global.max_side_len": options.max_side_len,
                 "EngineConfig.onnxruntime.intra_op_num_threads": options.cpu_threads,
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1,
                 "EngineConfig.onnxruntime.use_cuda": self.device == "gpu",
@@ -329,6 +345,10 @@ class OnnxEngine(OcrEngine):
                 "Rec.rec_batch_num": options.rec_batch_size,
             }
         )
+        # RapidOCR builds its ONNX Runtime sessions on first use; build them now, so a replica
+        # is only healthy with its models loaded and a broken model file fails at start-up.
+        self._ocr._load_det_model()
+        self._ocr._load_rec_model()
 
     def _read(self, image: np.ndarray) -> list[_Line]:
         result = self._ocr(np.ascontiguousarray(image[:, :, ::-1]))
@@ -348,6 +368,21 @@ class OnnxEngine(OcrEngine):
 
     def close(self) -> None:
         self._ocr = None
+
+
+def _require_dictionary(model: Path) -> None:
+    """A recognition model must carry its dictionary (``character`` metadata): without it
+    RapidOCR would try to download one, and no model hub is reachable."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    if "character" not in session.get_modelmeta().custom_metadata_map:
+        raise RuntimeError(
+            f"OCR recognition model {model} has no 'character' metadata (its dictionary); "
+            "export it with the dictionary embedded, as the bundled PP-OCRv6 model is"
+        )
 
 
 def _onnx_device(requested: str) -> str:
@@ -384,10 +419,10 @@ LATIN_LANGUAGES = frozenset({"es", "en", "fr", "pt", "de", "it", "ca", "gl", "eu
 
 
 def clean_text(text: str, latin_only: bool = True) -> str:
-    """Tidy a recognised line. PP-OCRv5's dictionary is multilingual (CJK included): on pages in
-    Latin-script languages its CJK look-alikes for dashes and punctuation map back to ASCII,
-    full-width letters and digits to their ASCII forms, and stray ideographs (misreadings of
-    ornaments and specks, measured on the eval scans) are dropped."""
+    """Tidy a recognised line. PP-OCR's dictionaries (v5, v6) are multilingual, CJK included: on
+    pages in Latin-script languages their CJK look-alikes for dashes and punctuation map back to
+    ASCII, full-width letters and digits to their ASCII forms, and stray ideographs (misreadings
+    of ornaments and specks, measured on the eval scans) are dropped."""
     text = text.translate(_CONFUSABLES)
     text = _FULLWIDTH.sub(lambda m: chr(ord(m.group()) - 0xFEE0), text)
     if latin_only:
@@ -461,7 +496,7 @@ _REGISTRY: dict[str, Callable[[OcrOptions], OcrEngine]] = {
 
 
 def register_engine(name: str, factory: Callable[[OcrOptions], OcrEngine]) -> None:
-    """Make another engine available to :func:`get_engine` (e.g. an ONNX Runtime build)."""
+    """Make another engine available to :func:`get_engine` (e.g. one for another model family)."""
     _REGISTRY[name] = factory
 
 

@@ -177,3 +177,26 @@ def test_huge_scan_page_is_read(engine: OcrEngine, eval_dir: Path, settings: Set
     page = engine.recognize(image, 2)
     assert page.rotation == 0 and (page.width, page.height) == (image.shape[1], image.shape[0])
     assert page.text == "9000x9000 pixels at 300 DPI\n81 megapixels"
+
+
+def test_onnx_engine_loads_its_models_when_built() -> None:
+    """A replica is healthy only with its models loaded: RapidOCR would otherwise build its
+    sessions on the first page."""
+    engine = get_engine("onnx", OcrOptions())
+    assert engine._ocr.text_det is not None and engine._ocr.text_rec is not None
+
+
+def test_onnx_engine_refuses_models_it_cannot_use_offline(tmp_path: Path) -> None:
+    paddle_folder = tmp_path / "PP-OCRv5_mobile_det"
+    paddle_folder.mkdir()
+    (paddle_folder / "inference.yml").write_text("Global: {}\n")
+    with pytest.raises(RuntimeError, match="PaddlePaddle model folder: set OCR_ENGINE=paddle"):
+        get_engine("onnx", OcrOptions(det_model_dir=paddle_folder))
+    # A recognition model without its dictionary would make RapidOCR download one.
+    import rapidocr
+
+    no_dictionary = (
+        Path(rapidocr.__file__).parent / "models" / "ch_ppocr_mobile_v2.0_cls_mobile.onnx"
+    )
+    with pytest.raises(RuntimeError, match="no 'character' metadata"):
+        get_engine("onnx", OcrOptions(rec_model_dir=no_dictionary))
