@@ -292,18 +292,20 @@ def main() -> int:
 
     settings = load_settings()
     subprocess.run(["ray", "stop", "--force"], capture_output=True, check=False)
-    with MemorySampler() as memory:
-        up_started = time.monotonic()
-        info = up(settings)
-        startup = time.monotonic() - up_started
-        disconnect()  # a connected driver's own threads would count against the cluster
-        cpu_before, own_before = MemorySampler.cpu_seconds(), time.process_time()
-        first, total, pages, ids, inserted = asyncio.run(
-            queue_and_wait(info["database_url"], files)
-        )
-        cpu_after, own_cpu = MemorySampler.cpu_seconds(), time.process_time() - own_before
-        spent = where_time_went(settings, ids, inserted, total)
-    down(settings)
+    try:
+        with MemorySampler() as memory:
+            up_started = time.monotonic()
+            info = up(settings)
+            startup = time.monotonic() - up_started
+            disconnect()  # a connected driver's own threads would count against the cluster
+            cpu_before, own_before = MemorySampler.cpu_seconds(), time.process_time()
+            first, total, pages, ids, inserted = asyncio.run(
+                queue_and_wait(info["database_url"], files)
+            )
+            cpu_after, own_cpu = MemorySampler.cpu_seconds(), time.process_time() - own_before
+            spent = where_time_went(settings, ids, inserted, total)
+    finally:
+        down(settings)  # also after a failure: no Ray or PostgreSQL left running
     alone = alone_in_child(args.copies)
     alone_seconds, alone_pages, alone_rss, alone_engine = alone["single"]
     pool_seconds, pool_pages = alone["pool"]
