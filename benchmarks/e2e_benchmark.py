@@ -191,9 +191,7 @@ def engine_pool(files: list[Path]) -> tuple[float, int]:
     from kairo_ray.settings import load_settings
 
     settings = load_settings()
-    options = OcrOptions.from_settings(settings).model_copy(
-        update={"cpu_threads": settings.ocr_engine_threads}
-    )
+    options = OcrOptions.from_settings(settings, threads=settings.ocr_engine_threads)
     count = settings.ocr_engines_per_replica
     threads = [ThreadPoolExecutor(max_workers=1) for _ in range(count)]
     engines = [t.submit(get_engine, settings.ocr_engine, options).result() for t in threads]

