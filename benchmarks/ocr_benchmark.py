@@ -83,7 +83,7 @@ def _worker_ocr(args: argparse.Namespace) -> dict:
 
 
 def _worker_embed(args: argparse.Namespace) -> dict:
-    import torch
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # both backends read it when they load
 
     from kairo_ray.models import PageResult
     from kairo_ray.processing.chunk import chunk_pages
@@ -91,7 +91,6 @@ def _worker_embed(args: argparse.Namespace) -> dict:
     from kairo_ray.processing.evaluation import eval_items
     from kairo_ray.settings import Settings
 
-    torch.set_num_threads(args.threads)
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     started = time.perf_counter()
     embedder = Embedder.from_settings(settings)

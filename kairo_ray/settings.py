@@ -29,6 +29,12 @@ def _default_data_dir() -> Path:
     return Path(base) / "kairo-ray"
 
 
+def default_model_cache_dir() -> Path:
+    """Where models derived on this machine (the embedder's ONNX export) are kept."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "kairo-ray"
+
+
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -114,9 +120,22 @@ class Settings(BaseSettings):
         description="A local model directory, 'all-MiniLM-L6-v2' (bundled), or a hub name.",
     )
     embeddings_device: Literal["cpu", "cuda", "auto"] = "cpu"
+    embeddings_backend: Literal["onnx", "torch"] = Field(
+        default="onnx",
+        description="onnx: the model on ONNX Runtime, no torch in the replica (exported once into "
+        "MODEL_CACHE_DIR). torch: sentence-transformers, for models with extra modules.",
+    )
+    model_cache_dir: Path = Field(default_factory=default_model_cache_dir)
     embeddings_chunk_size: int = Field(default=500, ge=50, le=20_000)
     embeddings_chunk_overlap: int = Field(default=50, ge=0)
-    embeddings_batch_size: int = Field(default=32, ge=1, le=1024)
+    embeddings_batch_size: int = Field(
+        default=4,
+        ge=1,
+        le=1024,
+        description="Chunks per forward pass. Attention memory grows with batch × tokens²: on CPU "
+        "4 was faster than 32 and used half the memory (benchmarks/reports/embed.md); on a GPU "
+        "raise it.",
+    )
 
     # --- webhook --------------------------------------------------------------------------------
     webhook_enabled: bool = False
@@ -141,7 +160,7 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
-    @field_validator("ocr_engine", mode="before")
+    @field_validator("ocr_engine", "embeddings_backend", mode="before")
     @classmethod
     def _engine_name(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value

@@ -92,7 +92,7 @@ class OcrDeployment:
     max_queued_requests=10_000,
 )
 class EmbedDeployment:
-    """sentence-transformers behind ``@serve.batch``: concurrent callers share one forward pass.
+    """The embedding model behind ``@serve.batch``: concurrent callers share forward passes.
 
     Chunking lives here too because it needs this model's tokenizer to respect its token limit.
     """
@@ -103,7 +103,9 @@ class EmbedDeployment:
         self._settings = settings
         self._embedder = Embedder.from_settings(settings)
         self._metrics = Metrics()
-        self.embed.set_max_batch_size(settings.embeddings_batch_size)
+        # Concurrent chunks are gathered in batches of up to 32 and sorted by length by the
+        # encoder, which runs them EMBEDDINGS_BATCH_SIZE at a time.
+        self.embed.set_max_batch_size(max(32, settings.embeddings_batch_size))
 
     def info(self) -> dict[str, object]:
         return {

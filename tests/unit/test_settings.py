@@ -135,3 +135,17 @@ def test_ocr_replica_splits_its_cores_into_engines(
     env.setenv("WORKER_THREADS", str(worker_threads))
     env.setenv("OCR_THREADS_PER_ENGINE", str(threads_per_engine))
     assert load_settings().ocr_engines_per_replica == engines
+
+
+def test_embedding_backend_defaults_to_onnx_and_is_case_insensitive(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    env.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    settings = load_settings()
+    assert settings.embeddings_backend == "onnx"
+    assert settings.model_cache_dir == tmp_path / "cache" / "kairo-ray"
+    env.setenv("EMBEDDINGS_BACKEND", "Torch")
+    assert load_settings().embeddings_backend == "torch"
+    env.setenv("EMBEDDINGS_BACKEND", "tensorflow")
+    with pytest.raises(ConfigError, match="EMBEDDINGS_BACKEND"):
+        load_settings()
