@@ -206,6 +206,7 @@ def where_time_went(settings: Any, ids: list[str], inserted: float, total: float
         "pages": last - first,
         "after": inserted + total - last,
         "nodes": len({span["node_id"] for span in spans}),
+        "workers": len({(span["node_id"], span["pid"]) for span in spans}),
     }
 
 
@@ -382,7 +383,11 @@ def main() -> int:
         ("rendering and the rest, engine alone", alone_seconds - alone_engine),
         ("CPU seconds of the engine alone, replica's layout (vs the OCR replica below)", pool_cpu),
     ]
-    time_table = "\n".join(f"| {name} | {value:.1f} s |" for name, value in time_rows)
+    time_rows_text = [("worker processes that ran page tasks", f"{spent['workers']}")]
+    time_table = "\n".join(
+        [f"| {name} | {value:.1f} s |" for name, value in time_rows]
+        + [f"| {name} | {value} |" for name, value in time_rows_text]
+    )
     cpu: dict[str, float] = {"this benchmark (memory sampling, polling)": own_cpu}
     for pid, (name, used) in cpu_after.items():
         earlier = cpu_before.get(pid)
