@@ -12,6 +12,10 @@ load_env() {
   # Ray 2.60 enables token authentication on the head; every node and client must use it.
   # On a worker VPS, put the head's token (`ray get-auth-token` there) in RAY_AUTH_TOKEN.
   export RAY_AUTH_MODE="${RAY_AUTH_MODE:-token}"
+  # Serve's control loop and handle metrics at 0.1 s only take CPU from OCR on a small node
+  # (the same defaults as kairo_ray.control.SERVE_TUNING_ENV).
+  export RAY_SERVE_CONTROL_LOOP_INTERVAL_S="${RAY_SERVE_CONTROL_LOOP_INTERVAL_S:-0.5}"
+  export RAY_SERVE_METRICS_EXPORT_INTERVAL_MS="${RAY_SERVE_METRICS_EXPORT_INTERVAL_MS:-1000}"
 }
 
 # Ray's ports have no authentication: they must only be reachable on a private network.
