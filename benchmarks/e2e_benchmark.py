@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from reporting import header, publish
 
 REPO = Path(__file__).resolve().parents[1]
 EVAL = Path(os.environ.get("KAIRO_EVAL_DIR", REPO.parent / "shared" / "eval")).resolve()
@@ -36,17 +36,6 @@ DOCUMENTS = [
     "es_fondue_print19/pardo_bazan_de_mi_tierra__pardo_bazan_de_mi_tierra_12.jpg",
     "es_fondue_print19/eduardo_l_holmberg_horacio__HoracioKalibangoLosautomatas_p6.png",
 ]
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    with open("/proc/cpuinfo") as info:
-        for line in info:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory = psutil.virtual_memory().total / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB RAM, {platform.platform()}"
 
 
 class MemorySampler:
@@ -373,7 +362,7 @@ def main() -> int:
     ]
     width = max(len(name) for name, _ in rows)
     table = "\n".join(f"| {name.ljust(width)} | {value} |" for name, value in rows)
-    header = f"| {'measure'.ljust(width)} | value |\n|{'-' * (width + 2)}|-------|"
+    table_head = f"| {'measure'.ljust(width)} | value |\n|{'-' * (width + 2)}|-------|"
     time_rows = [
         ("insert → first page task starts (claim, fetch, worker start)", spent["before"]),
         ("first page starts → last page ends", spent["pages"]),
@@ -397,16 +386,12 @@ def main() -> int:
     cpu_table = "\n".join(f"| {name} | {used:.1f} s |" for name, used in cpu_rows)
     biggest = sorted(memory.breakdown.items(), key=lambda item: -item[1])[:8]
     breakdown = "\n".join(f"| {name} | {pss / 2**20:.0f} MiB |" for name, pss in biggest)
-    command = "python benchmarks/e2e_benchmark.py " + " ".join(sys.argv[1:])
     report = (
-        "# End-to-end benchmark\n\n"
-        f"- machine: {machine()}\n"
-        f"- command: `{command.strip()}`\n"
-        f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
-        f"- OCR_ENGINE={settings.ocr_engine}, WORKER_THREADS={settings.worker_threads}, "
+        header("End-to-end benchmark")
+        + f"- OCR_ENGINE={settings.ocr_engine}, WORKER_THREADS={settings.worker_threads}, "
         f"OCR threads per engine={settings.ocr_engine_threads}, "
         f"RENDER_DPI={settings.render_dpi}\n\n"
-        f"{header}\n{table}\n\n"
+        f"{table_head}\n{table}\n\n"
         f"Where the end-to-end time went ({spent['nodes']} node; from the driver's page traces, "
         "whose OCR time is measured inside the engine):\n\n"
         f"| span | seconds |\n|---|---|\n{time_table}\n\n"
@@ -416,9 +401,7 @@ def main() -> int:
         "PSS at the peak, by process (Ray names its workers after what they run):\n\n"
         f"| process | PSS |\n|---|---|\n{breakdown}\n"
     )
-    print(report)
-    Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.report).write_text(report)
+    publish(report, args.report)
     return 0
 
 

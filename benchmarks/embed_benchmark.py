@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from reporting import header, publish
 
 REPO = Path(__file__).resolve().parents[1]
 EVAL = Path(os.environ.get("KAIRO_EVAL_DIR", REPO.parent / "shared" / "eval")).resolve()
@@ -87,16 +88,6 @@ def worker(backend: str, batch: int, vectors_out: Path) -> dict[str, float]:
     }
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    with open("/proc/cpuinfo") as info:
-        for line in info:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return f"{cpu}, {os.cpu_count()} cores, {platform.platform()}"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -139,13 +130,9 @@ def main() -> int:
             f"{cosine:.6f} | {'yes' if result['torch_loaded'] else 'no'} |"
         )
     chunks = results[REFERENCE]["chunks"]
-    command = "python benchmarks/embed_benchmark.py " + " ".join(sys.argv[1:])
     report = (
-        "# Embedding benchmark\n\n"
-        f"- machine: {machine()}\n"
-        f"- command: `{command.strip()}`\n"
-        f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
-        f"- model: {settings.embeddings_model}; {chunks} chunks of the evaluation set's ground "
+        header("Embedding benchmark")
+        + f"- model: {settings.embeddings_model}; {chunks} chunks of the evaluation set's ground "
         f"truth (EMBEDDINGS_CHUNK_SIZE={settings.embeddings_chunk_size}); "
         f"OMP_NUM_THREADS={args.threads} (the embedding replica's)\n"
         f"- lowest cosine: against torch at batch {REFERENCE[1]} "
@@ -153,9 +140,7 @@ def main() -> int:
         "| backend | batch | chunks/s | load s | RSS after MiB | peak RSS MiB | lowest cosine "
         "| torch imported |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
     )
-    print(report)
-    Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.report).write_text(report)
+    publish(report, args.report)
     return 0
 
 

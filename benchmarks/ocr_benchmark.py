@@ -28,6 +28,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from reporting import cpu_model, memory_gib
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -198,16 +200,6 @@ def run_worker(*args: str) -> tuple[dict, float, float]:
 
 
 def _machine() -> dict[str, str]:
-    model = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    mem_kb = next(
-        int(line.split()[1])
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal")
-    )
     versions = {}
     for package in (
         "onnxruntime",
@@ -226,9 +218,9 @@ def _machine() -> dict[str, str]:
             versions[package] = "?"
     tesseract = subprocess.run(["tesseract", "--version"], capture_output=True, text=True)
     return {
-        "cpu": model,
+        "cpu": cpu_model(),
         "cores": str(os.cpu_count()),
-        "ram": f"{mem_kb / 1024 / 1024:.1f} GiB",
+        "ram": f"{memory_gib():.1f} GiB",
         "os": platform.platform(),
         "python": platform.python_version(),
         "versions": ", ".join(f"{k} {v}" for k, v in versions.items()),
