@@ -10,6 +10,7 @@ claiming is bounded by the cluster's CPUs, read again on every round so a joinin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter, OrderedDict
@@ -104,7 +105,7 @@ class QueueDriver:
         return {doc: dict(self._progress[doc]) for doc in document_ids if doc in self._progress}
 
     async def stop(self) -> None:
-        """Stop claiming; jobs in hand go back to the queue (as a transient failure)."""
+        """Stop claiming; jobs in hand go back to the queue at once, their attempt not spent."""
         self._stopping = True
         self._main.cancel()
         for task in self._tasks:
@@ -217,7 +218,8 @@ class QueueDriver:
         except asyncio.CancelledError:
             if not lost.is_set():
                 outcome = "released"
-                await self._queue.fail(job, "driver stopped before finishing", permanent=False)
+                with contextlib.suppress(LeaseLostError):  # already someone else's: nothing to do
+                    await self._queue.release(job, "driver stopped before finishing; queued again")
                 raise
             outcome = "lost"
             log.warning("lease lost (cancelled, expired or re-claimed), dropping job", extra=ctx)

@@ -112,6 +112,7 @@ REQUIRED_FUNCTIONS = (
     "get_next_ocr_job(text,integer,integer)",
     "ocr_job_heartbeat(uuid,text,uuid,integer)",
     "ocr_job_fail(uuid,text,uuid,text,boolean,double precision,double precision)",
+    "ocr_job_release(uuid,text,uuid,text)",
     "ocr_job_cancel(uuid,text)",
     "ocr_job_requeue(uuid,integer)",
     "ocr_job_enqueue(uuid,integer)",

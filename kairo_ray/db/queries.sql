@@ -60,6 +60,9 @@ SELECT ocr_job_heartbeat($1, $2, $3, $4);
 -- name: fail_job
 SELECT ocr_job_fail($1, $2, $3, $4, $5, $6);
 
+-- name: release_job
+SELECT ocr_job_release($1, $2, $3, $4);
+
 -- name: cancel_job
 SELECT ocr_job_cancel($1, $2);
 

@@ -169,6 +169,20 @@ class JobQueue:
             raise LeaseLostError(f"job {job.queue_id} is no longer held by {self.instance_id}")
         return status
 
+    async def release(self, job: Job, reason: str) -> None:
+        """Give the job back to the queue at once without spending an attempt (this worker is
+        stopping; the job did not fail). Raises LeaseLostError when the claim is no longer held.
+        """
+        status = await self.pool.fetchval(
+            Q.release_job,
+            job.queue_id,
+            self.instance_id,
+            job.claim_token,
+            reason[:MAX_ERROR_CHARS],
+        )
+        if status is None:
+            raise LeaseLostError(f"job {job.queue_id} is no longer held by {self.instance_id}")
+
     async def cancel(self, queue_id: UUID, reason: str | None = None) -> bool:
         """Cancel a queued or running job; False when it had already finished (or is unknown)."""
         return bool(await self.pool.fetchval(Q.cancel_job, queue_id, reason))

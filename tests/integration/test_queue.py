@@ -191,6 +191,34 @@ async def test_transient_failures_back_off_then_fail(
     )
 
 
+async def test_release_gives_the_job_back_without_spending_an_attempt(
+    pool: asyncpg.Pool, store: DocumentStore, make_settings: Callable[..., Settings]
+) -> None:
+    """A stopping driver releases its jobs: even on the last attempt the document is not failed,
+    and the job can be claimed again at once."""
+    queue = JobQueue(pool, make_settings(max_retries=0, retry_backoff_seconds=600))
+    document_id = await store.insert_document("file:///long.pdf")
+    job = await queue.claim()
+    assert job is not None and job.attempts == 1
+    await queue.release(job, "driver stopped before finishing; queued again")
+    row = await _job_row(pool, job.queue_id)
+    assert (row["status"], row["attempts"], row["locked_by"], row["claim_token"]) == (
+        "queued",
+        0,
+        None,
+        None,
+    )
+    assert row["error_message"] == "driver stopped before finishing; queued again"
+    assert await pool.fetchval("SELECT status FROM documents WHERE id = $1", document_id) != (
+        "failed"
+    )
+    again = await queue.claim()
+    assert again is not None and (again.queue_id, again.attempts) == (job.queue_id, 1)
+    with pytest.raises(LeaseLostError):
+        await queue.release(job, "a stale claim")  # the first claim's token no longer holds it
+    assert (await _job_row(pool, job.queue_id))["status"] == "processing"
+
+
 async def test_permanent_failure_fails_at_once(
     queue: JobQueue, store: DocumentStore, pool: asyncpg.Pool
 ) -> None:
