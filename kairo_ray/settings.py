@@ -63,7 +63,13 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
 
     # --- identity and queue ---------------------------------------------------------------------
-    vps_instance_id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=200)
+    vps_instance_id: str = Field(
+        default_factory=socket.gethostname,
+        min_length=1,
+        max_length=200,
+        description="Names this cluster's claims (locked_by). One per cluster: a starting driver "
+        "ends every lease held under it, taking them for a dead predecessor's.",
+    )
     poll_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
     max_retries: int = Field(default=3, ge=0, le=100)
     retry_backoff_seconds: float = Field(default=30.0, ge=0)

@@ -75,6 +75,7 @@ class QueueDriver:
         self._stopping = False
         self._last_error: str | None = None
         self._listening = False
+        self._recovered = False
         self._started_at = time.time()
         self._main = asyncio.get_running_loop().create_task(self._run())
 
@@ -122,6 +123,12 @@ class QueueDriver:
                 self._queue = JobQueue(self._pool, self._settings)
                 self._store = DocumentStore(self._pool)
                 self._embed = serve.get_deployment_handle("embedder", self._app_name)
+                if not self._recovered:
+                    # Once per driver process, before it holds anything itself.
+                    ended = await self._queue.end_own_leases()
+                    self._recovered = True
+                    if ended:
+                        log.warning("took back %d jobs a previous driver held", ended)
                 log.info("driver started", extra={"instance_id": self._settings.vps_instance_id})
                 async with self._queue.listener() as wake:
                     self._listening = getattr(wake, "listening", False)

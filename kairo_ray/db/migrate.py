@@ -113,6 +113,7 @@ REQUIRED_FUNCTIONS = (
     "ocr_job_heartbeat(uuid,text,uuid,integer)",
     "ocr_job_fail(uuid,text,uuid,text,boolean,double precision,double precision)",
     "ocr_job_release(uuid,text,uuid,text)",
+    "ocr_job_end_leases(text)",
     "ocr_job_cancel(uuid,text)",
     "ocr_job_requeue(uuid,integer)",
     "ocr_job_enqueue(uuid,integer)",

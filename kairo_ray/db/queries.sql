@@ -63,6 +63,9 @@ SELECT ocr_job_fail($1, $2, $3, $4, $5, $6);
 -- name: release_job
 SELECT ocr_job_release($1, $2, $3, $4);
 
+-- name: end_leases
+SELECT ocr_job_end_leases($1);
+
 -- name: cancel_job
 SELECT ocr_job_cancel($1, $2);
 

@@ -183,6 +183,11 @@ class JobQueue:
         if status is None:
             raise LeaseLostError(f"job {job.queue_id} is no longer held by {self.instance_id}")
 
+    async def end_own_leases(self) -> int:
+        """End the leases this instance holds, so the next claims take them at once. Only for a
+        driver starting afresh: any lease under its instance id is a dead predecessor's."""
+        return int(await self.pool.fetchval(Q.end_leases, self.instance_id))
+
     async def cancel(self, queue_id: UUID, reason: str | None = None) -> bool:
         """Cancel a queued or running job; False when it had already finished (or is unknown)."""
         return bool(await self.pool.fetchval(Q.cancel_job, queue_id, reason))

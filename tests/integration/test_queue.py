@@ -219,6 +219,30 @@ async def test_release_gives_the_job_back_without_spending_an_attempt(
     assert (await _job_row(pool, job.queue_id))["status"] == "processing"
 
 
+async def test_a_new_driver_ends_the_leases_of_its_dead_predecessor(
+    pool: asyncpg.Pool, store: DocumentStore, make_settings: Callable[..., Settings]
+) -> None:
+    crashed = JobQueue(pool, make_settings(vps_instance_id="vps-a"))
+    other = JobQueue(pool, make_settings(vps_instance_id="vps-b"))
+    await store.insert_document("file:///a.pdf")
+    await store.insert_document("file:///b.pdf")
+    held, others = await crashed.claim(), await other.claim()
+    assert held is not None and others is not None
+    restarted = JobQueue(pool, make_settings(vps_instance_id="vps-a"))
+    assert await restarted.end_own_leases() == 1
+    again = await restarted.claim()
+    assert again is not None and (again.queue_id, again.attempts) == (held.queue_id, 2)
+    assert (
+        "lease of vps-a expired during attempt 1"
+        in (await _job_row(pool, held.queue_id))["error_message"]
+    )
+    with pytest.raises(LeaseLostError):
+        await crashed.heartbeat(held)
+    await other.heartbeat(others)  # another instance's lease is untouched
+    assert await restarted.end_own_leases() == 1  # the job it now holds itself
+    assert await other.end_own_leases() == 1
+
+
 async def test_permanent_failure_fails_at_once(
     queue: JobQueue, store: DocumentStore, pool: asyncpg.Pool
 ) -> None:

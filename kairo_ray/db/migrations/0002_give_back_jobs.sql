@@ -22,3 +22,19 @@ LANGUAGE sql AS $$
       AND claim_token = p_claim_token
     RETURNING status;
 $$;
+
+-- End the leases an instance holds now, for its new driver: only a dead predecessor (a crashed
+-- and restarted driver, a rebooted VPS) can hold them, and without this they wait out
+-- JOB_TIMEOUT_MINUTES. The next claim takes them like any lapsed lease (the interrupted attempt
+-- counts, so a document that keeps killing its driver still fails after max_attempts). Returns
+-- how many leases were ended.
+CREATE OR REPLACE FUNCTION ocr_job_end_leases(p_instance_id text) RETURNS integer
+LANGUAGE sql AS $$
+    WITH ended AS (
+        UPDATE ocr_queue
+        SET locked_until = now() - interval '1 second', updated_at = now()
+        WHERE status = 'processing' AND locked_by = p_instance_id
+        RETURNING 1
+    )
+    SELECT count(*)::integer FROM ended;
+$$;
