@@ -46,7 +46,8 @@ class MemorySampler:
     RSS is cheap to read (``statm``); PSS makes the kernel walk every mapping (``smaps_rollup``),
     which summed over the cluster cost ~2 % of this 2-core machine when done every 2 s. So PSS is
     read only when the summed RSS reaches a new high or the set of processes changes: shared
-    pages barely change while the cluster runs, so PSS peaks where RSS does.
+    pages barely change while the cluster runs, so PSS peaks where RSS does (an assumption: a PSS
+    peak without a new RSS high would be missed).
     """
 
     def __init__(self) -> None:

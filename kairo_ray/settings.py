@@ -30,7 +30,10 @@ def _default_data_dir() -> Path:
 
 
 def default_model_cache_dir() -> Path:
-    """Where models derived on this machine (the embedder's ONNX export) are kept."""
+    """Where models derived on this machine (the embedder's ONNX export) are kept:
+    MODEL_CACHE_DIR, else the XDG cache folder."""
+    if os.environ.get("MODEL_CACHE_DIR"):
+        return Path(os.environ["MODEL_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "kairo-ray"
 

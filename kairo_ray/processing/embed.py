@@ -22,9 +22,11 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -36,7 +38,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np
 
 from kairo_ray.models import Chunk, EmbeddedChunk
+from kairo_ray.processing.embed_export import EXPORT_VERSION
 from kairo_ray.settings import EMBEDDING_DIMENSION, Settings, default_model_cache_dir
+
+log = logging.getLogger(__name__)
 
 _BUNDLED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 
@@ -125,6 +130,12 @@ def _local_folder(name: str) -> Path:
         ) from exc
 
 
+def _omp_threads() -> int:
+    """Threads from OMP_NUM_THREADS (its first number: "4,2" is valid), 0 (all cores) if unset."""
+    value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(value) if value.isdigit() else 0
+
+
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
@@ -133,9 +144,9 @@ class OnnxEncoder:
     """The model's transformer on ONNX Runtime, then its pooling and L2 normalisation in numpy."""
 
     _SUPPORTED = frozenset({"Transformer", "Pooling", "Normalize"})
-    _POOLING: ClassVar[dict[str, str]] = {
-        "mean": "pooling_mode_mean_tokens",
-        "cls": "pooling_mode_cls_token",
+    _POOLING_FLAGS: ClassVar[dict[str, str]] = {
+        "pooling_mode_mean_tokens": "mean",
+        "pooling_mode_cls_token": "cls",
     }
 
     def __init__(self, path: str, device: str, cache_dir: Path) -> None:
@@ -151,17 +162,24 @@ class OnnxEncoder:
             )
         config = _read_json(folder / "sentence_bert_config.json") or {}
         tokenizer_config = _read_json(folder / "tokenizer_config.json") or {}
-        self.max_tokens = int(
+        positions = (_read_json(folder / "config.json") or {}).get("max_position_embeddings")
+        configured = int(
             config.get("max_seq_length") or tokenizer_config.get("model_max_length") or 512
         )
+        # Never more than the model's positions (some tokenizers carry a huge sentinel length).
+        self.max_tokens = min(configured, int(positions)) if positions else configured
         self._counter = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._counter.no_truncation()
         self._counter.no_padding()
         self._batcher = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._batcher.enable_truncation(self.max_tokens)
-        pad = tokenizer_config.get("pad_token") or "[PAD]"
-        pad = pad["content"] if isinstance(pad, dict) else pad
-        self._batcher.enable_padding(pad_id=self._batcher.token_to_id(pad) or 0, pad_token=pad)
+        padding = self._batcher.padding  # the tokenizer's own padding, when tokenizer.json has it
+        if padding is None:
+            pad = tokenizer_config.get("pad_token") or "[PAD]"
+            pad = pad["content"] if isinstance(pad, dict) else pad
+            padding = {"pad_id": self._batcher.token_to_id(pad) or 0, "pad_token": pad}
+        # Pad to the longest text of each batch (a fixed length in tokenizer.json would not).
+        self._batcher.enable_padding(pad_id=padding["pad_id"], pad_token=padding["pad_token"])
 
         available = ort.get_available_providers()
         gpu = "CUDAExecutionProvider" in available
@@ -174,16 +192,29 @@ class OnnxEncoder:
         options = ort.SessionOptions()
         # Ray gives a replica OMP_NUM_THREADS from its CPUs (1 for the embedder's 0), as torch
         # would use; outside Ray ONNX Runtime picks the machine's cores.
-        options.intra_op_num_threads = int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
+        options.intra_op_num_threads = _omp_threads()
         # No arena: a batch's activations go back to the allocator instead of staying reserved.
         options.enable_cpu_mem_arena = False
-        providers = ["CUDAExecutionProvider"] if self.device == "cuda" else []
-        self._session = ort.InferenceSession(
-            str(onnx_model(folder, cache_dir)),
-            options,
-            providers=[*providers, "CPUExecutionProvider"],
-        )
+        providers = [
+            *(["CUDAExecutionProvider"] if self.device == "cuda" else []),
+            "CPUExecutionProvider",
+        ]
+        model = onnx_model(folder, cache_dir)
+        try:
+            self._session = ort.InferenceSession(str(model), options, providers=providers)
+        except Exception as exc:  # onnxruntime raises several types for an unreadable file
+            if not model.is_relative_to(cache_dir):
+                raise EmbeddingModelError(f"ONNX Runtime cannot load {model}: {exc}") from exc
+            log.warning("cached ONNX model %s is unreadable (%s); exporting it again", model, exc)
+            model = onnx_model(folder, cache_dir, broken=model.stat())
+            self._session = ort.InferenceSession(str(model), options, providers=providers)
+        if self.device == "cuda" and "CUDAExecutionProvider" not in self._session.get_providers():
+            raise EmbeddingModelError(
+                "EMBEDDINGS_DEVICE asked for CUDA, but ONNX Runtime could not use the GPU here "
+                "(see its log above); use EMBEDDINGS_DEVICE=cpu"
+            )
         self._inputs = [arg.name for arg in self._session.get_inputs()]
+        self._output = self._session.get_outputs()[0].name
 
     @classmethod
     def _check_modules(cls, folder: Path) -> tuple[int, str]:
@@ -197,14 +228,23 @@ class OnnxEncoder:
                 "Transformer → Pooling → Normalize; use EMBEDDINGS_BACKEND=torch"
             )
         pooling = _read_json(folder / kinds["Pooling"].get("path", "1_Pooling") / "config.json")
-        enabled = [k for k, v in (pooling or {}).items() if k.startswith("pooling_mode") and v]
-        modes = [mode for mode, key in cls._POOLING.items() if enabled == [key]]
-        if not modes:
+        pooling = pooling or {}
+        # sentence-transformers 6 writes "pooling_mode": "mean"; older versions one flag per mode.
+        if isinstance(pooling.get("pooling_mode"), str):
+            modes = [pooling["pooling_mode"]]
+        else:
+            modes = [
+                cls._POOLING_FLAGS.get(key, key)
+                for key, on in pooling.items()
+                if key.startswith("pooling_mode") and on
+            ]
+        dimension = pooling.get("embedding_dimension") or pooling.get("word_embedding_dimension")
+        if len(modes) != 1 or modes[0] not in cls._POOLING_FLAGS.values() or not dimension:
             raise EmbeddingModelError(
                 f"{folder}: EMBEDDINGS_BACKEND=onnx supports mean or CLS pooling only, not "
-                f"{enabled}; use EMBEDDINGS_BACKEND=torch"
+                f"{modes}; use EMBEDDINGS_BACKEND=torch"
             )
-        return int(pooling["word_embedding_dimension"]), modes[0]
+        return int(dimension), modes[0]
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         # Longest first, as sentence-transformers does, so each batch pads to similar lengths.
@@ -218,7 +258,8 @@ class OnnxEncoder:
                 "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
                 "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
             }
-            tokens = self._session.run(None, {name: arrays[name] for name in self._inputs})[0]
+            feed = {name: arrays[name] for name in self._inputs}
+            tokens = self._session.run([self._output], feed)[0]
             if self._pooling == "cls":
                 pooled = tokens[:, 0]
             else:
@@ -232,9 +273,13 @@ class OnnxEncoder:
         return len(self._counter.encode(text, add_special_tokens=True).ids)
 
 
+EXPORT_TIMEOUT_SECONDS = 600
+
+
 def _fingerprint(folder: Path) -> str:
-    """Names, sizes and modification times of the model's files: a new model gets a new export."""
-    digest = hashlib.sha256(str(folder.resolve()).encode())
+    """The model's files (names, sizes, modification times) and the exporter's version: a new
+    model or a changed export gets a new file."""
+    digest = hashlib.sha256(f"{folder.resolve()}:{EXPORT_VERSION}".encode())
     for path in sorted(folder.iterdir()):
         if path.is_file():
             stat = path.stat()
@@ -242,40 +287,55 @@ def _fingerprint(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def onnx_model(folder: Path, cache_dir: Path) -> Path:
+def _export(folder: Path, target: Path) -> None:
+    """Export into a temporary file of this process, then move it into place."""
+    handle, name = tempfile.mkstemp(dir=target.parent, suffix=".partial")
+    os.close(handle)
+    partial = Path(name)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "kairo_ray.processing.embed_export", str(folder), str(partial)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=EXPORT_TIMEOUT_SECONDS,
+        )
+        if done.returncode != 0:
+            raise EmbeddingModelError(
+                f"exporting {folder} to ONNX failed: {done.stderr.strip()[-1500:]}"
+            )
+        os.replace(partial, target)
+    except subprocess.TimeoutExpired as exc:
+        raise EmbeddingModelError(
+            f"exporting {folder} to ONNX took over {EXPORT_TIMEOUT_SECONDS} s"
+        ) from exc
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def onnx_model(folder: Path, cache_dir: Path, broken: os.stat_result | None = None) -> Path:
     """The model's ONNX file: one shipped in the folder, else an export cached in ``cache_dir``.
 
     Replicas starting together on one machine export once: the first takes a file lock, the others
-    wait for it and reuse the file.
+    wait for it and reuse the file. ``broken``: the cached file as seen when it failed to load;
+    it is exported again unless another process already replaced it.
     """
     for shipped in (folder / "onnx" / "model.onnx", folder / "model.onnx"):
         if shipped.is_file():
             return shipped
-    target = cache_dir / "onnx" / f"{folder.parent.name}-{_fingerprint(folder)}" / "model.onnx"
-    if target.is_file():
+    target = cache_dir / "onnx" / f"{folder.name}-{_fingerprint(folder)}" / "model.onnx"
+    if target.is_file() and broken is None:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.parent / "export.lock", "w") as lock:
+        log.info("exporting embedding model %s to ONNX (once per machine): %s", folder, target)
         fcntl.flock(lock, fcntl.LOCK_EX)
+        if broken is not None and target.is_file():
+            seen = target.stat()
+            if (seen.st_ino, seen.st_mtime_ns) == (broken.st_ino, broken.st_mtime_ns):
+                target.unlink()
         if not target.is_file():
-            partial = target.with_suffix(".partial")
-            done = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "kairo_ray.processing.embed_export",
-                    str(folder),
-                    str(partial),
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if done.returncode != 0:
-                raise EmbeddingModelError(
-                    f"exporting {folder} to ONNX failed: {done.stderr.strip()[-1500:]}"
-                )
-            os.replace(partial, target)
+            _export(folder, target)
     return target
 
 
@@ -292,7 +352,7 @@ class Embedder:
         self,
         model: str = "all-MiniLM-L6-v2",
         device: str = "cpu",
-        batch_size: int = 32,
+        batch_size: int = 4,
         expected_dimension: int = EMBEDDING_DIMENSION,
         backend: str = "onnx",
         cache_dir: Path | None = None,

@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+EXPORT_VERSION = 2
+"""Part of the cache key of exported files: raise it when the export changes."""
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAME = "token_embeddings"
 OPSET = 17
@@ -24,7 +26,8 @@ def export(folder: Path, out: Path) -> None:
     import torch
     from transformers import AutoModel
 
-    model = AutoModel.from_pretrained(str(folder))
+    # float32 whatever the checkpoint stores: the CPU runtime, and vectors equal to torch's.
+    model = AutoModel.from_pretrained(str(folder)).float()
     model.eval()
     accepted = inspect.signature(model.forward).parameters
     names = [name for name in INPUT_NAMES if name in accepted]

@@ -36,13 +36,24 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(scope="session", params=["onnx", "torch"])
-def embedder(request: pytest.FixtureRequest) -> Iterator[Embedder]:
+@pytest.fixture(scope="module", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A cache of this module's own: exports are made here from the real weights, never read
+    from (or left in) the machine's ~/.cache."""
+    cache = tmp_path_factory.mktemp("model-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MODEL_CACHE_DIR", str(cache))
+        yield cache
+
+
+@pytest.fixture(scope="module", params=["onnx", "torch"])
+def embedder(request: pytest.FixtureRequest, model_cache: Path) -> Iterator[Embedder]:
     settings = Settings(_env_file=None, embeddings_backend=request.param)  # type: ignore[call-arg]
+    assert settings.model_cache_dir == model_cache
     yield Embedder.from_settings(settings)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def torch_embedder() -> Embedder:
     return Embedder(backend="torch")
 
@@ -73,10 +84,11 @@ def test_similar_texts_are_closer(embedder: Embedder) -> None:
 
 
 def test_batches_match_single_encoding(embedder: Embedder) -> None:
-    texts = [f"Documento número {n} sobre el tema {n % 5}." for n in range(70)]
-    together = embedder.encode(texts)  # sorted by length, many forward passes
-    alone = np.vstack([embedder.encode([text]) for text in texts[:3]])
-    assert np.allclose(together[:3], alone, atol=1e-5)
+    texts = [f"Documento {n}. " + "Sobre el tema del expediente. " * (n % 9) for n in range(70)]
+    together = embedder.encode(texts)  # sorted by length, padded, many forward passes
+    picked = [0, 1, 8, 35, 69]  # short and long texts, each padded to others in its batch
+    alone = np.vstack([embedder.encode([texts[i]]) for i in picked])
+    assert np.allclose(together[picked], alone, atol=1e-5)
 
 
 def test_count_tokens_includes_special_tokens(embedder: Embedder) -> None:
@@ -134,6 +146,41 @@ def test_onnx_vectors_and_tokens_match_torch(torch_embedder: Embedder) -> None:
     assert onnx.max_tokens == torch_embedder.max_tokens
 
 
+def test_models_saved_by_this_sentence_transformers_run_on_onnx(
+    tmp_path: Path, torch_embedder: Embedder
+) -> None:
+    """sentence-transformers 6 saves pooling as {"pooling_mode": "mean", ...}; older ones as
+    flags (the bundled model): both run, with the same vectors."""
+    from sentence_transformers import SentenceTransformer
+
+    SentenceTransformer(resolve_model("all-MiniLM-L6-v2"), device="cpu").save(str(tmp_path / "m"))
+    onnx = Embedder(str(tmp_path / "m"), backend="onnx")
+    assert np.min(np.sum(onnx.encode(TEXTS) * torch_embedder.encode(TEXTS), axis=1)) > 0.99999
+
+
+def test_half_precision_weights_are_exported_as_float32(
+    tmp_path: Path, torch_embedder: Embedder
+) -> None:
+    from transformers import AutoModel
+
+    folder = _copy_model(tmp_path)
+    AutoModel.from_pretrained(str(folder)).half().save_pretrained(str(folder))
+    onnx = Embedder(str(folder), backend="onnx")
+    assert np.min(np.sum(onnx.encode(TEXTS) * torch_embedder.encode(TEXTS), axis=1)) > 0.999
+
+
+def test_unreadable_cached_export_is_exported_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder, cache = _copy_model(tmp_path), tmp_path / "cache"
+    exported = onnx_model(folder, cache)
+    exported.write_bytes(exported.read_bytes()[:1000])  # as after a full disk
+    vectors = Embedder(str(folder), backend="onnx", cache_dir=cache).encode(TEXTS[:1])
+    assert vectors.shape == (1, 384)
+    assert "is unreadable" in caplog.text
+    assert exported.stat().st_size > 1_000_000
+
+
 def test_onnx_backend_never_imports_torch(tmp_path: Path) -> None:
     """What keeps the embedding replica small: the onnx backend runs without torch loaded."""
     code = (
@@ -173,11 +220,21 @@ def test_export_happens_once_per_model_even_when_replicas_start_together(tmp_pat
 def test_onnx_file_shipped_with_a_model_is_used_as_is(tmp_path: Path) -> None:
     folder = _copy_model(tmp_path)
     (folder / "onnx").mkdir()
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    exported = onnx_model(Path(resolve_model(settings.embeddings_model)), settings.model_cache_dir)
-    shutil.copy(exported, folder / "onnx" / "model.onnx")
+    shutil.copy(onnx_model(folder, tmp_path / "export"), folder / "onnx" / "model.onnx")
     assert onnx_model(folder, tmp_path / "cache") == folder / "onnx" / "model.onnx"
     assert not (tmp_path / "cache").exists()
+
+
+def test_token_limit_never_exceeds_the_models_positions(tmp_path: Path) -> None:
+    """Without max_seq_length, a tokenizer's sentinel model_max_length (1e30) is capped at the
+    model's 512 positions, as sentence-transformers does."""
+    folder = _copy_model(tmp_path)
+    (folder / "sentence_bert_config.json").write_text("{}")
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "model_max_length": 1e30}))
+    embedder = Embedder(str(folder), backend="onnx")
+    assert embedder.max_tokens == 512
+    assert embedder.encode(["palabra " * 2000]).shape == (1, 384)
 
 
 def test_failed_export_names_the_reason(tmp_path: Path) -> None:
