@@ -120,7 +120,7 @@ class Settings(BaseSettings):
         le=256,
         description="Threads of each OCR engine in a replica, which holds WORKER_THREADS / this "
         "many engines. Unset: one engine using all WORKER_THREADS. 1 (an engine per core) was "
-        "measured 6 % faster end to end on 2 cores for 1.1 GiB more (benchmarks/reports/e2e*).",
+        "measured 6-12 % faster end to end on 2 cores for ~1 GiB more (benchmarks/reports/e2e*).",
     )
 
     # --- embeddings -----------------------------------------------------------------------------

@@ -54,9 +54,10 @@ class OcrDeployment:
 
     OCR_THREADS_PER_ENGINE below WORKER_THREADS splits the replica's cores into several engines,
     a request taking whichever is free: an engine per core stalls less when Ray or embedding
-    preempt a thread (a 2-thread engine waits for both), measured 6 % faster end to end on
-    2 cores but 1.1 GiB larger (benchmarks/reports/e2e*.md). ``max_ongoing_requests`` exceeds the
-    engines, so the next page waits here, already rendered, and no engine idles between pages.
+    preempt a thread (a 2-thread engine waits for both), measured 6-12 % faster end to end on
+    2 cores but about 1 GiB larger (benchmarks/reports/e2e*.md). ``max_ongoing_requests``
+    exceeds the engines, so the next page waits here, already rendered, and no engine idles
+    between pages.
     """
 
     def __init__(self) -> None:
