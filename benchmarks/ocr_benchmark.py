@@ -87,31 +87,16 @@ def _worker_ocr(args: argparse.Namespace) -> dict:
 def _worker_embed(args: argparse.Namespace) -> dict:
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # both backends read it when they load
 
-    from kairo_ray.models import PageResult
-    from kairo_ray.processing.chunk import chunk_pages
+    from embed_benchmark import eval_texts
+
     from kairo_ray.processing.embed import Embedder
-    from kairo_ray.processing.evaluation import eval_items
     from kairo_ray.settings import Settings
 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     started = time.perf_counter()
     embedder = Embedder.from_settings(settings)
     load = time.perf_counter() - started
-    chunks = []
-    for item in eval_items(EVAL_DIR):
-        gt_files = item.get("page_gt") or ([item["gt"]] if item.get("gt") else [])
-        pages = [
-            PageResult(page_number=n, text=(EVAL_DIR / f).read_text(encoding="utf-8"))
-            for n, f in enumerate(gt_files, start=1)
-        ]
-        chunks += chunk_pages(
-            pages,
-            settings.embeddings_chunk_size,
-            settings.embeddings_chunk_overlap,
-            embedder.count_tokens,
-            embedder.max_tokens,
-        )
-    texts = [chunk.text for chunk in chunks]
+    texts = eval_texts(embedder.count_tokens, embedder.max_tokens)
     embedder.encode(texts[:32])
     started = time.perf_counter()
     embedder.encode(texts)
