@@ -134,20 +134,24 @@ class JobQueue:
         )
         return None if row is None else Job(**dict(row))
 
+    async def _as_holder(self, query: str, job: Job, *args: object) -> Any:
+        """Run a claim-holder procedure (queue id, instance id, claim token, ``args``) and return
+        its value; NULL means this claim no longer holds the job and nothing was written."""
+        value = await self.pool.fetchval(
+            query, job.queue_id, self.instance_id, job.claim_token, *args
+        )
+        if value is None:
+            raise LeaseLostError(f"job {job.queue_id} is no longer held by {self.instance_id}")
+        return value
+
     async def heartbeat(self, job: Job) -> datetime:
         """Extend the lease; return (and set on ``job``) the new locked_until.
 
         Raises LeaseLostError when the job was cancelled, failed or re-claimed by someone else.
         """
-        locked_until: datetime | None = await self.pool.fetchval(
-            Q.heartbeat_job,
-            job.queue_id,
-            self.instance_id,
-            job.claim_token,
-            self.settings.lease_seconds,
+        locked_until: datetime = await self._as_holder(
+            Q.heartbeat_job, job, self.settings.lease_seconds
         )
-        if locked_until is None:
-            raise LeaseLostError(f"job {job.queue_id} is no longer held by {self.instance_id}")
         job.locked_until = locked_until
         return locked_until
 
@@ -156,32 +160,20 @@ class JobQueue:
 
         Raises LeaseLostError when this claim no longer holds the job (nothing is written).
         """
-        status: str | None = await self.pool.fetchval(
+        status: str = await self._as_holder(
             Q.fail_job,
-            job.queue_id,
-            self.instance_id,
-            job.claim_token,
+            job,
             error[:MAX_ERROR_CHARS] or "unknown error",
             permanent,
             self.settings.retry_backoff_seconds,
         )
-        if status is None:
-            raise LeaseLostError(f"job {job.queue_id} is no longer held by {self.instance_id}")
         return status
 
     async def release(self, job: Job, reason: str) -> None:
         """Give the job back to the queue at once without spending an attempt (this worker is
         stopping; the job did not fail). Raises LeaseLostError when the claim is no longer held.
         """
-        status = await self.pool.fetchval(
-            Q.release_job,
-            job.queue_id,
-            self.instance_id,
-            job.claim_token,
-            reason[:MAX_ERROR_CHARS],
-        )
-        if status is None:
-            raise LeaseLostError(f"job {job.queue_id} is no longer held by {self.instance_id}")
+        await self._as_holder(Q.release_job, job, reason[:MAX_ERROR_CHARS])
 
     async def end_own_leases(self) -> int:
         """End the leases this instance holds, so the next claims take them at once. Only for a
