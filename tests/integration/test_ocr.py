@@ -186,6 +186,17 @@ def test_onnx_engine_loads_its_models_when_built() -> None:
     assert engine._ocr.text_det is not None and engine._ocr.text_rec is not None
 
 
+def test_onnx_engine_sessions_run_without_memory_pattern() -> None:
+    """RapidOCR's sessions are rebuilt with ONNX Runtime's memory pattern off (it kept about twice
+    the memory after a page), keeping the engine's threads and RapidOCR's other options."""
+    engine = get_engine("onnx", OcrOptions(cpu_threads=1))
+    for model in (engine._ocr.text_det, engine._ocr.text_rec):
+        options = model.session.session.get_session_options()
+        assert not options.enable_mem_pattern
+        assert not options.enable_cpu_mem_arena
+        assert options.intra_op_num_threads == 1
+
+
 def test_onnx_engine_refuses_models_it_cannot_use_offline(tmp_path: Path) -> None:
     paddle_folder = tmp_path / "PP-OCRv5_mobile_det"
     paddle_folder.mkdir()
