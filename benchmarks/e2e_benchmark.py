@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -241,10 +242,10 @@ def engine_pool(files: list[Path]) -> tuple[float, int, float]:
     return seconds, pages, cpu
 
 
-def engine_alone(files: list[Path]) -> tuple[float, int, float, float]:
+def engine_alone(files: list[Path]) -> tuple[float, int, float]:
     """Render + OCR of the same pages in this one process, one engine of WORKER_THREADS threads.
 
-    Returns (seconds, pages, peak RSS GiB, seconds inside the engine).
+    Returns (seconds, pages, seconds inside the engine).
     """
     from kairo_ray.processing.ocr import OcrOptions, get_engine
     from kairo_ray.processing.render import open_document
@@ -264,30 +265,34 @@ def engine_alone(files: list[Path]) -> tuple[float, int, float, float]:
                     in_engine += engine.recognize(document.render_page(number), number).seconds
                 pages += 1
     seconds = time.monotonic() - started
-    peak = psutil.Process().memory_info().rss / 2**30
     engine.close()
-    return seconds, pages, peak, in_engine
+    return seconds, pages, in_engine
 
 
-def alone_in_child(copies: int) -> dict[str, Any]:
-    """The engine-alone runs, in a fresh process with the OCR replicas' process environment."""
+ALONE = {"single": engine_alone, "pool": engine_pool}
+
+
+def alone_in_child(layout: str, copies: int) -> tuple[list[Any], float]:
+    """An engine-alone run in a fresh process with the OCR replicas' process environment, so its
+    peak RSS is its own. Returns (the run's results, peak RSS GiB)."""
     from kairo_ray.app.deployments import OCR_PROCESS_ENV
 
     completed = subprocess.run(
-        [sys.executable, __file__, "--engine-alone", "--copies", str(copies)],
+        [sys.executable, __file__, "--engine-alone", layout, "--copies", str(copies)],
         env={**os.environ, **OCR_PROCESS_ENV},
         capture_output=True,
         text=True,
         check=True,
     )
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result["run"], result["peak_kib"] / 2**20
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=4, help="times each document is queued")
     parser.add_argument("--report", default=str(REPO / "benchmarks" / "reports" / "e2e.md"))
-    parser.add_argument("--engine-alone", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--engine-alone", choices=sorted(ALONE), help=argparse.SUPPRESS)
     args = parser.parse_args()
     files = [EVAL / name for name in DOCUMENTS] * args.copies
     missing = [str(path) for path in files if not path.exists()]
@@ -295,7 +300,9 @@ def main() -> int:
         print(f"missing evaluation files: {missing}", file=sys.stderr)
         return 2
     if args.engine_alone:
-        print(json.dumps({"single": engine_alone(files), "pool": engine_pool(files)}))
+        run = ALONE[args.engine_alone](files)
+        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux: KiB
+        print(json.dumps({"run": run, "peak_kib": peak_kib}))
         return 0
 
     data_dir = Path(tempfile.mkdtemp(prefix="kairo-bench-"))
@@ -322,9 +329,8 @@ def main() -> int:
             spent = where_time_went(settings, ids, inserted, total)
     finally:
         down(settings)  # also after a failure: no Ray or PostgreSQL left running
-    alone = alone_in_child(args.copies)
-    alone_seconds, alone_pages, alone_rss, alone_engine = alone["single"]
-    pool_seconds, pool_pages, pool_cpu = alone["pool"]
+    (alone_seconds, alone_pages, alone_engine), alone_rss = alone_in_child("single", args.copies)
+    (pool_seconds, pool_pages, pool_cpu), pool_rss = alone_in_child("pool", args.copies)
 
     e2e_rate = pages / total
     single_rate = alone_pages / alone_seconds
@@ -359,7 +365,11 @@ def main() -> int:
             "peak memory, Ray + PostgreSQL, RSS (double-counts shared pages)",
             f"{memory.peak_rss / 2**30:.2f} GiB",
         ),
-        ("engine alone peak RSS", f"{alone_rss:.2f} GiB"),
+        (
+            f"engine alone peak RSS: one engine × {settings.worker_threads} threads",
+            f"{alone_rss:.2f} GiB",
+        ),
+        ("engine alone peak RSS: the replica's layout", f"{pool_rss:.2f} GiB"),
     ]
     width = max(len(name) for name, _ in rows)
     table = "\n".join(f"| {name.ljust(width)} | {value} |" for name, value in rows)
