@@ -119,8 +119,10 @@ class Settings(BaseSettings):
         ge=1,
         le=256,
         description="Threads of each OCR engine in a replica, which holds WORKER_THREADS / this "
-        "many engines. Unset: one engine using all WORKER_THREADS. 1 (an engine per core) was "
-        "measured 6-12 % faster end to end on 2 cores for ~1 GiB more (benchmarks/reports/e2e*).",
+        "many engines. Unset: 1 (an engine per core) for the onnx engine on CPU, whose 1-thread "
+        "engines read faster side by side than one engine with all threads "
+        "(benchmarks/reports/e2e*.md); all WORKER_THREADS otherwise (paddle's operators use every "
+        "core anyway, a GPU wants one engine).",
     )
 
     # --- embeddings -----------------------------------------------------------------------------
@@ -217,8 +219,10 @@ class Settings(BaseSettings):
 
     @property
     def ocr_engine_threads(self) -> int:
-        """Threads of each OCR engine (OCR_THREADS_PER_ENGINE, by default WORKER_THREADS)."""
-        return self.ocr_threads_per_engine or self.worker_threads
+        """Threads of each OCR engine: OCR_THREADS_PER_ENGINE, else its default (see there)."""
+        if self.ocr_threads_per_engine:
+            return self.ocr_threads_per_engine
+        return 1 if self.ocr_engine == "onnx" and not self.ocr_use_gpu else self.worker_threads
 
     @property
     def ocr_engines_per_replica(self) -> int:

@@ -50,14 +50,12 @@ class _EngineSlot:
     max_queued_requests=1000,
 )
 class OcrDeployment:
-    """OCR engines, each on its own thread: by default one using all WORKER_THREADS.
+    """OCR engines, each on its own thread, a request taking whichever is free.
 
-    OCR_THREADS_PER_ENGINE below WORKER_THREADS splits the replica's cores into several engines,
-    a request taking whichever is free: an engine per core stalls less when Ray or embedding
-    preempt a thread (a 2-thread engine waits for both), measured 6-12 % faster end to end on
-    2 cores but about 1 GiB larger (benchmarks/reports/e2e*.md). ``max_ongoing_requests``
-    exceeds the engines, so the next page waits here, already rendered, and no engine idles
-    between pages.
+    By default (onnx on CPU) an engine per core: 1-thread engines need no synchronisation inside
+    an operator and do not stall when Ray or embedding preempt a thread, as a 2-thread engine
+    waits for both (benchmarks/reports/e2e*.md). ``max_ongoing_requests`` exceeds the engines,
+    so the next page waits here, already rendered, and no engine idles between pages.
     """
 
     def __init__(self) -> None:

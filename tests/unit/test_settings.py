@@ -137,6 +137,22 @@ def test_ocr_replica_splits_its_cores_into_engines(
     assert load_settings().ocr_engines_per_replica == engines
 
 
+@pytest.mark.parametrize(
+    ("engine", "gpu", "engines"),
+    [("onnx", "false", 4), ("onnx", "true", 1), ("paddle", "false", 1)],
+)
+def test_ocr_replica_defaults_to_an_onnx_engine_per_core(
+    env: pytest.MonkeyPatch, engine: str, gpu: str, engines: int
+) -> None:
+    """Unset OCR_THREADS_PER_ENGINE: 1-thread engines for onnx on CPU, else one engine."""
+    env.setenv("WORKER_THREADS", "4")
+    env.setenv("OCR_ENGINE", engine)
+    env.setenv("OCR_USE_GPU", gpu)
+    settings = load_settings()
+    assert settings.ocr_engines_per_replica == engines
+    assert settings.ocr_engine_threads == 4 // engines
+
+
 def test_embedding_backend_defaults_to_onnx_and_is_case_insensitive(
     env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
