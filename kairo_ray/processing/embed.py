@@ -328,13 +328,13 @@ def onnx_model(folder: Path, cache_dir: Path, broken: os.stat_result | None = No
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.parent / "export.lock", "w") as lock:
-        log.info("exporting embedding model %s to ONNX (once per machine): %s", folder, target)
         fcntl.flock(lock, fcntl.LOCK_EX)
         if broken is not None and target.is_file():
             seen = target.stat()
             if (seen.st_ino, seen.st_mtime_ns) == (broken.st_ino, broken.st_mtime_ns):
                 target.unlink()
         if not target.is_file():
+            log.info("exporting embedding model %s to ONNX (once per machine): %s", folder, target)
             _export(folder, target)
     return target
 
