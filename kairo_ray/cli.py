@@ -133,7 +133,11 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     print(f"database        {info['database']}")
     print(f"HTTP API        {info['api_url']}  (try {info['api_url']}/health)")
     print(f"Ray dashboard   {info['dashboard_url']}")
-    print(f"queue driver    instance {driver['instance_id']}, running={driver['running']}")
+    workers = len(driver.get("page_workers") or [])
+    print(
+        f"queue driver    instance {driver['instance_id']}, running={driver['running']}, "
+        f"{workers} page workers ready"
+    )
     return 0
 
 

@@ -138,6 +138,10 @@ def running_driver(settings: Settings) -> Any | None:
         return None
 
 
+def _ready(status: dict[str, Any]) -> bool:
+    return bool(status["running"]) and status.get("page_workers") is not None
+
+
 def up(settings: Settings, address: str | None = None) -> dict[str, Any]:
     """Bring the whole application up and return where to find it."""
     import ray
@@ -165,8 +169,9 @@ def up(settings: Settings, address: str | None = None) -> dict[str, Any]:
     driver = get_or_create_driver(APP_NAME)
     deadline = time.monotonic() + 120
     status = ray.get(driver.status.remote())
-    while not status["running"] and time.monotonic() < deadline:
-        time.sleep(1)
+    # Ready means page workers started too: the first document then starts at once.
+    while not _ready(status) and time.monotonic() < deadline:
+        time.sleep(0.5)
         status = ray.get(driver.status.remote())
     host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
     return {

@@ -21,7 +21,7 @@ import ray
 from ray import serve
 
 from kairo_ray.app.metrics import Metrics
-from kairo_ray.app.tasks import page_window, process_page
+from kairo_ray.app.tasks import page_window, prepare_page_worker, process_page
 from kairo_ray.app.webhook import send_webhook
 from kairo_ray.db.connector import create_pool
 from kairo_ray.db.queue import JobQueue
@@ -76,6 +76,7 @@ class QueueDriver:
         self._last_error: str | None = None
         self._listening = False
         self._recovered = False
+        self._page_workers: list[int] | None = None
         self._started_at = time.time()
         self._main = asyncio.get_running_loop().create_task(self._run())
 
@@ -90,6 +91,7 @@ class QueueDriver:
             "active_jobs": [str(job.document_id) for job in self._active.values()],
             "pages_running": self._pages_running,
             "pages_waiting": self._pages_waiting,
+            "page_workers": self._page_workers,
             "max_jobs": max_jobs,
             "page_window": page_window,
             "outcomes": dict(self._outcomes),
@@ -129,6 +131,9 @@ class QueueDriver:
                     self._recovered = True
                     if ended:
                         log.warning("took back %d jobs a previous driver held", ended)
+                    warm = asyncio.create_task(self._prepare_page_workers())
+                    self._tasks.add(warm)
+                    warm.add_done_callback(self._tasks.discard)
                 log.info("driver started", extra={"instance_id": self._settings.vps_instance_id})
                 async with self._queue.listener() as wake:
                     self._listening = getattr(wake, "listening", False)
@@ -146,6 +151,22 @@ class QueueDriver:
                 if pool is not None and not self._active:
                     await pool.close()
                     self._pool = None
+
+    async def _prepare_page_workers(self) -> None:
+        """Start a page window of workers now, so the first document does not wait for them.
+
+        Alongside claiming, not before it: a job that arrives meanwhile waits for the same
+        workers. A failure here costs only speed, so it is logged, not raised.
+        """
+        _, window = self._capacity()
+        try:
+            refs = [prepare_page_worker.remote(self._app_name) for _ in range(window)]
+            self._page_workers = sorted(set(await asyncio.gather(*refs)))
+        except Exception:
+            log.warning(
+                "could not prepare page workers; they start with the first pages", exc_info=True
+            )
+            self._page_workers = []
 
     async def _poll(self, wake: Any) -> None:
         while not self._stopping:

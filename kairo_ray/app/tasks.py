@@ -45,9 +45,22 @@ def page_window(cpus: int, settings: Settings) -> int:
 
 @functools.cache
 def _ocr_handle(app_name: str) -> DeploymentHandle:
-    """One handle per worker process. A handle passed in as an argument is a new one in every
-    task, and each new handle sets up its own router with the Serve controller."""
-    return serve.get_deployment_handle("ocr", app_name)
+    """One handle per worker process, its router started at once (``options()`` does that).
+
+    A handle passed in as an argument is a new one in every task, and each new handle sets up
+    its own router with the Serve controller. The router's standing long poll for replica
+    updates is an object this worker owns, so Ray does not reclaim the worker as idle.
+    """
+    return serve.get_deployment_handle("ocr", app_name).options()
+
+
+@ray.remote(num_cpus=0, scheduling_strategy="SPREAD")
+def prepare_page_worker(app_name: str) -> int:
+    """Start a page worker ahead of the first document: imports, settings and the OCR handle,
+    about 1 CPU-second each that the first pages would otherwise wait for. Returns its pid."""
+    load_settings()
+    _ocr_handle(app_name)
+    return os.getpid()
 
 
 @ray.remote(num_cpus=0, max_retries=PAGE_TASK_RETRIES, scheduling_strategy="SPREAD")

@@ -135,6 +135,30 @@ async def test_pages_of_one_document_run_in_parallel(processed: dict, kairo_clus
     assert len({span["pid"] for span in trace}) >= 2, "pages ran in a single worker process"
 
 
+def test_page_workers_started_by_up_stay_and_run_the_pages(processed: dict, kairo_cluster) -> None:
+    """``up`` returns once the driver has started a page window of workers; Ray keeps them
+    through idle spells (each owns its OCR handle's standing long poll), and the first
+    documents' pages ran in them rather than waiting for new processes."""
+    import psutil
+    import ray
+
+    from kairo_ray.app.driver import DRIVER_NAME, NAMESPACE
+
+    prepared = set(kairo_cluster.info["driver"]["page_workers"] or [])
+    assert len(prepared) >= 2, kairo_cluster.info["driver"]
+    ray.init(address=kairo_cluster.address, namespace=NAMESPACE, ignore_reinit_error=True)
+    driver = ray.get_actor(DRIVER_NAME, namespace=NAMESPACE)
+    ran = {
+        span["pid"]
+        for doc in ("galdos", "sioen", "phototest")
+        for span in ray.get(driver.trace.remote(str(processed["ids"][doc])))
+    }
+    assert ran & prepared, f"pages ran in {ran}, not in the prepared workers {prepared}"
+    time.sleep(10)  # idle: Ray reclaims an idle worker within a few seconds unless it is held
+    alive = {pid for pid in prepared if psutil.pid_exists(pid)}
+    assert alive == prepared, f"prepared page workers gone: {prepared - alive}"
+
+
 def test_search_finds_the_right_document(processed: dict, kairo_cluster) -> None:
     with kairo_cluster.client() as client:
         response = client.get("/api/search", params={"q": "quick brown dog lazy fox", "k": 3})
