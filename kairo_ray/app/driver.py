@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections import Counter, OrderedDict
@@ -21,6 +22,7 @@ import ray
 from ray import serve
 
 from kairo_ray.app.metrics import Metrics
+from kairo_ray.app.page_slots import PageSlots
 from kairo_ray.app.tasks import page_window, prepare_page_worker, process_page
 from kairo_ray.app.webhook import send_webhook
 from kairo_ray.db.connector import create_pool
@@ -64,9 +66,11 @@ class QueueDriver:
         self._metrics = Metrics()
         self._active: dict[UUID, Job] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._pages_running = 0
         self._pages_waiting = 0
-        self._page_slots = asyncio.Condition()
+        self._preparing: set[UUID] = set()
+        self._page_slots = PageSlots(lambda: self._capacity()[1])
+        self._claims = itertools.count()
+        self._claim_order: dict[UUID, tuple[int, int]] = {}
         self._cluster_cpus = (0.0, 1)
         self._traces: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self._outcomes: Counter[str] = Counter()
@@ -89,7 +93,7 @@ class QueueDriver:
             "running": not self._main.done(),
             "listening": self._listening,
             "active_jobs": [str(job.document_id) for job in self._active.values()],
-            "pages_running": self._pages_running,
+            "pages_running": self._page_slots.running,
             "pages_waiting": self._pages_waiting,
             "page_workers": self._page_workers,
             "max_jobs": max_jobs,
@@ -171,13 +175,17 @@ class QueueDriver:
     async def _poll(self, wake: Any) -> None:
         while not self._stopping:
             max_jobs, _ = self._capacity()
-            # A new claim only when no claimed page is waiting for a slot: a job held but not
-            # worked on is a lease another cluster could have used.
-            while len(self._active) < max_jobs and self._pages_waiting == 0:
+            # A new claim only when no claimed page is waiting for a slot, nor a claimed job for
+            # its page count: a job held but not worked on is a lease another cluster could have
+            # used, and the earlier job's pages would race the later one's for the window.
+            while len(self._active) < max_jobs and self._pages_waiting == 0 and not self._preparing:
                 job = await self._queue.claim()
                 if job is None:
                     break
                 self._active[job.queue_id] = job
+                self._preparing.add(job.queue_id)
+                # Its pages go before those of jobs claimed later, unless those rank higher.
+                self._claim_order[job.queue_id] = (-job.priority, next(self._claims))
                 task = asyncio.create_task(self._run_job(job))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -209,16 +217,6 @@ class QueueDriver:
             cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
             self._cluster_cpus = (time.monotonic(), cpus)
         return self._settings.max_concurrent_jobs or max(2, cpus), page_window(cpus, self._settings)
-
-    async def _page_slot(self) -> None:
-        async with self._page_slots:
-            await self._page_slots.wait_for(lambda: self._pages_running < self._capacity()[1])
-            self._pages_running += 1
-
-    async def _free_page_slot(self) -> None:
-        async with self._page_slots:
-            self._pages_running -= 1
-            self._page_slots.notify()
 
     # --- one job ----------------------------------------------------------------------------
 
@@ -265,6 +263,8 @@ class QueueDriver:
             keeper.cancel()
             self._progress_of(job)["stage"] = outcome
             self._active.pop(job.queue_id, None)
+            self._claim_order.pop(job.queue_id, None)
+            self._preparing.discard(job.queue_id)
             self._outcomes[outcome] += 1
             self._metrics.jobs_finished.inc(tags={"outcome": outcome})
             self._metrics.job_seconds.observe(time.monotonic() - started)
@@ -323,16 +323,18 @@ class QueueDriver:
         )
 
     async def _ocr_pages(self, job: Job, data: bytes, page_count: int) -> list[PageResult]:
-        """Each page as a Ray task, at most the page window at once across all jobs (FIFO)."""
+        """Each page as a Ray task, at most the page window at once across all jobs, earlier
+        jobs' pages first (:class:`PageSlots`)."""
         data_ref = ray.put(data)
         progress = self._progress_of(job)
         progress.update(stage="ocr", pages=page_count, pages_done=0)
         self._pages_waiting += page_count
+        self._preparing.discard(job.queue_id)
         waiting = page_count
 
         async def one(page_number: int) -> dict[str, Any]:
             nonlocal waiting
-            await self._page_slot()
+            await self._page_slots.acquire((*self._claim_order[job.queue_id], page_number))
             waiting -= 1
             self._pages_waiting -= 1
             if self._pages_waiting == 0:
@@ -344,7 +346,7 @@ class QueueDriver:
                 ray.cancel(ref)
                 raise
             finally:
-                await self._free_page_slot()
+                self._page_slots.release()
             progress["pages_done"] += 1
             return outcome
 
