@@ -133,10 +133,10 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     print(f"database        {info['database']}")
     print(f"HTTP API        {info['api_url']}  (try {info['api_url']}/health)")
     print(f"Ray dashboard   {info['dashboard_url']}")
-    workers = len(driver.get("page_workers") or [])
+    workers = driver.get("page_workers")
+    prepared = "page workers starting" if workers is None else f"{len(workers)} page workers ready"
     print(
-        f"queue driver    instance {driver['instance_id']}, running={driver['running']}, "
-        f"{workers} page workers ready"
+        f"queue driver    instance {driver['instance_id']}, running={driver['running']}, {prepared}"
     )
     return 0
 

@@ -139,7 +139,8 @@ def running_driver(settings: Settings) -> Any | None:
 
 
 def _ready(status: dict[str, Any]) -> bool:
-    return bool(status["running"]) and status.get("page_workers") is not None
+    """Running, and done preparing page workers (a driver from before that step has no key)."""
+    return bool(status["running"]) and status.get("page_workers", []) is not None
 
 
 def up(settings: Settings, address: str | None = None) -> dict[str, Any]:

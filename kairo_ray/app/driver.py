@@ -67,10 +67,9 @@ class QueueDriver:
         self._active: dict[UUID, Job] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._pages_waiting = 0
-        self._preparing: set[UUID] = set()
+        self._preparing: set[UUID] = set()  # claim tokens of jobs not yet split into pages
         self._page_slots = PageSlots(lambda: self._capacity()[1])
         self._claims = itertools.count()
-        self._claim_order: dict[UUID, tuple[int, int]] = {}
         self._cluster_cpus = (0.0, 1)
         self._traces: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self._outcomes: Counter[str] = Counter()
@@ -82,7 +81,11 @@ class QueueDriver:
         self._recovered = False
         self._page_workers: list[int] | None = None
         self._started_at = time.time()
-        self._main = asyncio.get_running_loop().create_task(self._run())
+        loop = asyncio.get_running_loop()
+        self._main = loop.create_task(self._run())
+        warm = loop.create_task(self._prepare_page_workers())
+        self._tasks.add(warm)
+        warm.add_done_callback(self._tasks.discard)
 
     # --- public methods ---------------------------------------------------------------------
 
@@ -135,9 +138,6 @@ class QueueDriver:
                     self._recovered = True
                     if ended:
                         log.warning("took back %d jobs a previous driver held", ended)
-                    warm = asyncio.create_task(self._prepare_page_workers())
-                    self._tasks.add(warm)
-                    warm.add_done_callback(self._tasks.discard)
                 log.info("driver started", extra={"instance_id": self._settings.vps_instance_id})
                 async with self._queue.listener() as wake:
                     self._listening = getattr(wake, "listening", False)
@@ -160,12 +160,14 @@ class QueueDriver:
         """Start a page window of workers now, so the first document does not wait for them.
 
         Alongside claiming, not before it: a job that arrives meanwhile waits for the same
-        workers. A failure here costs only speed, so it is logged, not raised.
+        workers. A failure or a worker that cannot start within a minute costs only speed, so
+        it is logged, not raised; ``page_workers`` is then empty.
         """
         _, window = self._capacity()
         try:
             refs = [prepare_page_worker.remote(self._app_name) for _ in range(window)]
-            self._page_workers = sorted(set(await asyncio.gather(*refs)))
+            pids = await asyncio.wait_for(asyncio.gather(*refs), timeout=60)
+            self._page_workers = sorted(set(pids))
         except Exception:
             log.warning(
                 "could not prepare page workers; they start with the first pages", exc_info=True
@@ -183,10 +185,10 @@ class QueueDriver:
                 if job is None:
                     break
                 self._active[job.queue_id] = job
-                self._preparing.add(job.queue_id)
+                self._preparing.add(job.claim_token)
                 # Its pages go before those of jobs claimed later, unless those rank higher.
-                self._claim_order[job.queue_id] = (-job.priority, next(self._claims))
-                task = asyncio.create_task(self._run_job(job))
+                order = (-job.priority, next(self._claims))
+                task = asyncio.create_task(self._run_job(job, order))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             self._metrics.queue_depth.set(await self._queue.queue_size())
@@ -214,13 +216,16 @@ class QueueDriver:
         """
         read_at, cpus = self._cluster_cpus
         if time.monotonic() - read_at > 5:
-            cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+            try:
+                cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+            except Exception:  # GCS briefly unreachable: keep the last count
+                log.warning("could not read the cluster's CPUs", exc_info=True)
             self._cluster_cpus = (time.monotonic(), cpus)
         return self._settings.max_concurrent_jobs or max(2, cpus), page_window(cpus, self._settings)
 
     # --- one job ----------------------------------------------------------------------------
 
-    async def _run_job(self, job: Job) -> None:
+    async def _run_job(self, job: Job, order: tuple[int, int]) -> None:
         ctx = job_context(job, instance_id=self._settings.vps_instance_id)
         started = time.monotonic()
         work = asyncio.current_task()
@@ -229,7 +234,7 @@ class QueueDriver:
         outcome = "completed"
         log.info("job claimed", extra=ctx)
         try:
-            result = await self._process(job)
+            result = await self._process(job, order)
             self._progress_of(job)["stage"] = "storing"
             # No heartbeat may race the completion for the job's row lock: the commit settles it.
             keeper.cancel()
@@ -262,9 +267,11 @@ class QueueDriver:
         finally:
             keeper.cancel()
             self._progress_of(job)["stage"] = outcome
-            self._active.pop(job.queue_id, None)
-            self._claim_order.pop(job.queue_id, None)
-            self._preparing.discard(job.queue_id)
+            # The same job may be claimed again (cancelled and requeued, or its lease expired)
+            # before this run notices it lost it: then the entry is the new claim's.
+            if self._active.get(job.queue_id) is job:
+                del self._active[job.queue_id]
+            self._preparing.discard(job.claim_token)
             self._outcomes[outcome] += 1
             self._metrics.jobs_finished.inc(tags={"outcome": outcome})
             self._metrics.job_seconds.observe(time.monotonic() - started)
@@ -294,14 +301,14 @@ class QueueDriver:
                 self._progress.popitem(last=False)
         return self._progress[key]
 
-    async def _process(self, job: Job) -> DocumentResult:
+    async def _process(self, job: Job, order: tuple[int, int]) -> DocumentResult:
         progress = self._progress_of(job)
         progress["stage"] = "fetching"
         async with await fetch(job.file_url, self._settings, job.file_type) as fetched:
             data = fetched.read_bytes()
         with open_document(data, self._settings, job.file_type) as document:
             page_count = document.page_count
-        pages = await self._ocr_pages(job, data, page_count)
+        pages = await self._ocr_pages(job, data, page_count, order)
         text = document_text(pages)
         progress["stage"] = "embedding"
         chunks = await self._embed.chunk.remote(pages)
@@ -322,29 +329,32 @@ class QueueDriver:
             chunks=embedded,
         )
 
-    async def _ocr_pages(self, job: Job, data: bytes, page_count: int) -> list[PageResult]:
+    async def _ocr_pages(
+        self, job: Job, data: bytes, page_count: int, order: tuple[int, int]
+    ) -> list[PageResult]:
         """Each page as a Ray task, at most the page window at once across all jobs, earlier
         jobs' pages first (:class:`PageSlots`)."""
         data_ref = ray.put(data)
         progress = self._progress_of(job)
         progress.update(stage="ocr", pages=page_count, pages_done=0)
         self._pages_waiting += page_count
-        self._preparing.discard(job.queue_id)
+        self._preparing.discard(job.claim_token)
         waiting = page_count
 
         async def one(page_number: int) -> dict[str, Any]:
             nonlocal waiting
-            await self._page_slots.acquire((*self._claim_order[job.queue_id], page_number))
+            await self._page_slots.acquire((*order, page_number))
             waiting -= 1
             self._pages_waiting -= 1
             if self._pages_waiting == 0:
                 self._room.set()
-            ref = process_page.remote(data_ref, page_number, self._app_name)
             try:
-                outcome = await ref
-            except asyncio.CancelledError:
-                ray.cancel(ref)
-                raise
+                ref = process_page.remote(data_ref, page_number, self._app_name)
+                try:
+                    outcome = await ref
+                except asyncio.CancelledError:
+                    ray.cancel(ref)
+                    raise
             finally:
                 self._page_slots.release()
             progress["pages_done"] += 1

@@ -36,12 +36,14 @@ class PageSlots:
         """Wait for a slot; among waiting pages the smallest ``key`` gets the next one."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiting, (key, next(self._arrival), future))
-        self._grant()
         try:
+            self._grant()
             await future
-        except asyncio.CancelledError:
+        except BaseException:
             if future.done() and not future.cancelled():
                 self.release()  # granted, then cancelled before it could run: give it back
+            else:
+                future.cancel()  # no longer waited for: skipped when its turn comes
             raise
 
     def release(self) -> None:

@@ -159,6 +159,37 @@ def test_page_workers_started_by_up_stay_and_run_the_pages(processed: dict, kair
     assert alive == prepared, f"prepared page workers gone: {prepared - alive}"
 
 
+async def test_next_job_is_claimed_once_the_first_ones_pages_have_slots(
+    processed: dict, kairo_cluster
+) -> None:
+    """Galdos (5 pages, 5.4 MB) was inserted first. The next document is claimed only when
+    Galdos's last page got a slot, which with a window of 3 is when its second page is done.
+    Claimed at once, the smaller file, fetched sooner, took the window first and the first
+    document finished last."""
+    import ray
+
+    from kairo_ray.app.driver import DRIVER_NAME, NAMESPACE
+
+    ray.init(address=kairo_cluster.address, namespace=NAMESPACE, ignore_reinit_error=True)
+    driver = ray.get_actor(DRIVER_NAME, namespace=NAMESPACE)
+    trace = ray.get(driver.trace.remote(str(processed["ids"]["galdos"])))
+    second_page_done = sorted(span["ended"] for span in trace)[1]
+    conn = await asyncpg.connect(kairo_cluster.env["DATABASE_URL"], statement_cache_size=0)
+    try:
+        claimed = {
+            row["document_id"]: row["started_at"].timestamp()
+            for row in await conn.fetch(
+                "SELECT document_id, started_at FROM ocr_queue WHERE document_id = ANY($1::uuid[])",
+                list(processed["ids"].values()),
+            )
+        }
+    finally:
+        await conn.close()
+    galdos = claimed.pop(processed["ids"]["galdos"])
+    assert min(claimed.values()) > galdos
+    assert min(claimed.values()) > second_page_done - 0.5, (claimed, second_page_done)
+
+
 def test_search_finds_the_right_document(processed: dict, kairo_cluster) -> None:
     with kairo_cluster.client() as client:
         response = client.get("/api/search", params={"q": "quick brown dog lazy fox", "k": 3})
