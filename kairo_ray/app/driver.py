@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import time
 from collections import Counter, OrderedDict
@@ -69,7 +68,6 @@ class QueueDriver:
         self._pages_waiting = 0
         self._preparing: set[UUID] = set()  # claim tokens of jobs not yet split into pages
         self._page_slots = PageSlots(lambda: self._capacity()[1])
-        self._claims = itertools.count()
         self._cluster_cpus = (0.0, 1)
         self._traces: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self._outcomes: Counter[str] = Counter()
@@ -179,16 +177,15 @@ class QueueDriver:
             max_jobs, _ = self._capacity()
             # A new claim only when no claimed page is waiting for a slot, nor a claimed job for
             # its page count: a job held but not worked on is a lease another cluster could have
-            # used, and the earlier job's pages would race the later one's for the window.
+            # used, and the earlier job's pages would race the later one's for the window. So
+            # the pages of at most one job wait at a time, the earliest claimed job's first.
             while len(self._active) < max_jobs and self._pages_waiting == 0 and not self._preparing:
                 job = await self._queue.claim()
                 if job is None:
                     break
                 self._active[job.queue_id] = job
                 self._preparing.add(job.claim_token)
-                # Its pages go before those of jobs claimed later, unless those rank higher.
-                order = (-job.priority, next(self._claims))
-                task = asyncio.create_task(self._run_job(job, order))
+                task = asyncio.create_task(self._run_job(job))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             self._metrics.queue_depth.set(await self._queue.queue_size())
@@ -225,7 +222,7 @@ class QueueDriver:
 
     # --- one job ----------------------------------------------------------------------------
 
-    async def _run_job(self, job: Job, order: tuple[int, int]) -> None:
+    async def _run_job(self, job: Job) -> None:
         ctx = job_context(job, instance_id=self._settings.vps_instance_id)
         started = time.monotonic()
         work = asyncio.current_task()
@@ -234,7 +231,7 @@ class QueueDriver:
         outcome = "completed"
         log.info("job claimed", extra=ctx)
         try:
-            result = await self._process(job, order)
+            result = await self._process(job)
             self._progress_of(job)["stage"] = "storing"
             # No heartbeat may race the completion for the job's row lock: the commit settles it.
             keeper.cancel()
@@ -301,14 +298,14 @@ class QueueDriver:
                 self._progress.popitem(last=False)
         return self._progress[key]
 
-    async def _process(self, job: Job, order: tuple[int, int]) -> DocumentResult:
+    async def _process(self, job: Job) -> DocumentResult:
         progress = self._progress_of(job)
         progress["stage"] = "fetching"
         async with await fetch(job.file_url, self._settings, job.file_type) as fetched:
             data = fetched.read_bytes()
         with open_document(data, self._settings, job.file_type) as document:
             page_count = document.page_count
-        pages = await self._ocr_pages(job, data, page_count, order)
+        pages = await self._ocr_pages(job, data, page_count)
         text = document_text(pages)
         progress["stage"] = "embedding"
         chunks = await self._embed.chunk.remote(pages)
@@ -329,11 +326,9 @@ class QueueDriver:
             chunks=embedded,
         )
 
-    async def _ocr_pages(
-        self, job: Job, data: bytes, page_count: int, order: tuple[int, int]
-    ) -> list[PageResult]:
-        """Each page as a Ray task, at most the page window at once across all jobs, earlier
-        jobs' pages first (:class:`PageSlots`)."""
+    async def _ocr_pages(self, job: Job, data: bytes, page_count: int) -> list[PageResult]:
+        """Each page as a Ray task, at most the page window at once across all jobs, in page
+        order (:class:`PageSlots`)."""
         data_ref = ray.put(data)
         progress = self._progress_of(job)
         progress.update(stage="ocr", pages=page_count, pages_done=0)
@@ -343,7 +338,7 @@ class QueueDriver:
 
         async def one(page_number: int) -> dict[str, Any]:
             nonlocal waiting
-            await self._page_slots.acquire((*order, page_number))
+            await self._page_slots.acquire(page_number)
             waiting -= 1
             self._pages_waiting -= 1
             if self._pages_waiting == 0:

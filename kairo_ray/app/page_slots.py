@@ -1,9 +1,9 @@
 """Slots in the driver's page window: how many page tasks run at once, which waiting page is next.
 
-Pages of every job in hand wait here for a slot. They get one in job order (higher priority
-first, then the job claimed first) and page order within a job, not in whichever order their
-jobs happened to finish fetching: the first document claimed is then the first one done, and
-a document's pages finish close together instead of interleaving with the next document's.
+A bounded window with a synchronous release, a waiter cancelled at any point neither holding
+nor leaking a slot, and a limit read again at every grant. Waiting pages are granted by the
+key they wait with; the driver uses the page number (it claims a new job only when no page of
+the last one waits, so pages of two jobs never wait at once).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The driver's page slots: a bounded window, granted in job order rather than arrival order."""
+"""The driver's page slots: a bounded window, granted by key rather than arrival order."""
 
 from __future__ import annotations
 
