@@ -382,10 +382,10 @@ def _without_memory_pattern(built: InferenceSession, model: Path) -> InferenceSe
 
     The pattern allocates one block for all of a run's tensors, planned per input shape; pages
     and text lines come in many shapes, and those blocks stayed in the heap. With the pattern off
-    and :func:`release_free_memory` after each page, a 2-engine OCR replica peaked at 1.25-1.32
-    GiB instead of 1.93 GiB in the end-to-end benchmark, at the same engine-alone speed
-    (benchmarks/reports/e2e*.md, and git show 8e251ff:benchmarks/reports/e2e-engine-per-core.md
-    for before)."""
+    and :func:`release_free_memory` after each page, a 2-engine OCR replica peaked at 1.2-1.5 GiB
+    instead of 1.93 GiB in the end-to-end benchmark, at the same engine-alone speed
+    (benchmarks/reports/e2e.md and its earlier versions in git; git show
+    8e251ff:benchmarks/reports/e2e-engine-per-core.md for before)."""
     import onnxruntime
 
     options = built.get_session_options()
