@@ -78,6 +78,7 @@ class QueueDriver:
         self._listening = False
         self._recovered = False
         self._page_workers: list[int] | None = None
+        self._page_workers_ready = asyncio.Event()
         self._started_at = time.time()
         loop = asyncio.get_running_loop()
         self._main = loop.create_task(self._run())
@@ -157,9 +158,11 @@ class QueueDriver:
     async def _prepare_page_workers(self) -> None:
         """Start a page window of workers now, so the first document does not wait for them.
 
-        Alongside claiming, not before it: a job that arrives meanwhile waits for the same
-        workers. A failure or a worker that cannot start within a minute costs only speed, so
-        it is logged, not raised; ``page_workers`` is then empty.
+        Alongside claiming and fetching, but pages wait for it (:meth:`_ocr_pages`): page tasks
+        sent while these run would each start another worker, and a worker holding an OCR handle
+        is never reclaimed, so a driver starting with a backlog kept twice the window of idle
+        workers for good. A failure or a worker that cannot start within a minute costs only
+        speed, so it is logged, not raised; ``page_workers`` is then empty.
         """
         _, window = self._capacity()
         try:
@@ -171,6 +174,8 @@ class QueueDriver:
                 "could not prepare page workers; they start with the first pages", exc_info=True
             )
             self._page_workers = []
+        finally:
+            self._page_workers_ready.set()
 
     async def _poll(self, wake: Any) -> None:
         while not self._stopping:
@@ -328,7 +333,8 @@ class QueueDriver:
 
     async def _ocr_pages(self, job: Job, data: bytes, page_count: int) -> list[PageResult]:
         """Each page as a Ray task, at most the page window at once across all jobs, in page
-        order (:class:`PageSlots`)."""
+        order (:class:`PageSlots`), once the page workers the driver started with are ready."""
+        await self._page_workers_ready.wait()
         data_ref = ray.put(data)
         progress = self._progress_of(job)
         progress.update(stage="ocr", pages=page_count, pages_done=0)

@@ -7,7 +7,6 @@ result. Real scans from ../shared/eval, a real PostgreSQL with pgvector.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import os
@@ -21,6 +20,7 @@ import asyncpg
 import pytest
 
 from kairo_ray.app.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from tests.fixtures.documents import insert_document, wait_done
 from tests.fixtures.ray_cluster import ADMIN_TOKEN, WEBHOOK_SECRET, RunningCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -33,33 +33,6 @@ PARDO_BAZAN_JPG = "pardo_bazan_de_mi_tierra__pardo_bazan_de_mi_tierra_17.jpg"
 PHOTOTEST_TIF = "en_tesseract_testing/phototest.tif"
 
 
-async def _insert(conn: asyncpg.Connection, file_url: str, file_type: str | None) -> uuid.UUID:
-    return await conn.fetchval(
-        "INSERT INTO documents (file_url, file_type) VALUES ($1, $2) RETURNING id",
-        file_url,
-        file_type,
-    )
-
-
-async def _wait_done(
-    conn: asyncpg.Connection, ids: list[uuid.UUID], timeout: float = 600
-) -> dict[uuid.UUID, asyncpg.Record]:
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = await conn.fetch(
-            "SELECT DISTINCT ON (document_id) document_id, status, error_message, attempts "
-            "FROM ocr_queue WHERE document_id = ANY($1::uuid[]) "
-            "ORDER BY document_id, created_at DESC",
-            ids,
-        )
-        done = {row["document_id"]: row for row in rows if row["status"] in ("completed", "failed")}
-        if len(done) == len(ids):
-            return done
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not finished after {timeout}s: {[dict(r) for r in rows]}")
-        await asyncio.sleep(1)
-
-
 @pytest.fixture(scope="module")
 async def processed(kairo_cluster: RunningCluster, eval_dir: Path, tmp_path_factory) -> dict:
     """Four documents inserted at once: three good ones and a corrupt PDF."""
@@ -68,13 +41,13 @@ async def processed(kairo_cluster: RunningCluster, eval_dir: Path, tmp_path_fact
     conn = await asyncpg.connect(kairo_cluster.env["DATABASE_URL"], statement_cache_size=0)
     try:
         ids = {
-            "galdos": await _insert(conn, str(eval_dir / GALDOS_PDF), "application/pdf"),
-            "sioen": await _insert(conn, str(eval_dir / SIOEN_PNG), "image/png"),
-            "phototest": await _insert(conn, str(eval_dir / PHOTOTEST_TIF), None),
-            "bad": await _insert(conn, str(bad), "application/pdf"),
+            "galdos": await insert_document(conn, str(eval_dir / GALDOS_PDF), "application/pdf"),
+            "sioen": await insert_document(conn, str(eval_dir / SIOEN_PNG), "image/png"),
+            "phototest": await insert_document(conn, str(eval_dir / PHOTOTEST_TIF), None),
+            "bad": await insert_document(conn, str(bad), "application/pdf"),
         }
         started = time.monotonic()
-        outcome = await _wait_done(conn, list(ids.values()))
+        outcome = await wait_done(conn, list(ids.values()))
         return {"ids": ids, "outcome": outcome, "seconds": time.monotonic() - started}
     finally:
         await conn.close()
