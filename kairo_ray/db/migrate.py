@@ -43,6 +43,10 @@ EMBEDDING_FIX_SQL = (
 """The seed's documented fix for a 1536-dimension column (it drops the stored vectors), plus
 the HNSW index that dropping the column takes with it."""
 
+INDEX_BUILD_TIMEOUT_SECONDS = 6 * 3600.0
+"""The client's own limit for the one-time HNSW build (every other statement has the connector's
+2 minutes): hours, not minutes, as on the server's side (:func:`build_vector_index`)."""
+
 REQUIRED_COLUMNS: dict[str, frozenset[str]] = {
     "documents": frozenset(
         [
@@ -212,12 +216,47 @@ async def schema_version(conn: asyncpg.Connection) -> int:
     return max(await _applied(conn), default=0)
 
 
+async def build_vector_index(conn: asyncpg.Connection) -> int | None:
+    """Index vectors already stored (the seed service's) in a transaction of its own, with no
+    statement timeout; return how many, or None when there was nothing to build.
+
+    A database the seed service filled has vectors but no HNSW index, and building one takes
+    minutes once it has been in use (100 000 vectors: 208 s on the 2-core VM with 64 MB of
+    maintenance_work_mem, benchmarks/reports/index.md). Inside the migration's transaction that outlasted Supabase's 2-minute
+    statement limit, so the migration failed and nothing could start, and it would have held the
+    lock on ``documents`` (Kairo's own table) as long. Here only writes to
+    ``document_embeddings`` wait, once.
+    """
+    async with conn.transaction():
+        await conn.execute(Q.lock_migrations)
+        column = await conn.fetchrow(Q.column_type, "document_embeddings", "embedding")
+        if (
+            column is None
+            or column["type_name"] != "vector"
+            or column["typmod"] != EMBEDDING_DIMENSION  # refused by the migration, not indexed
+            or await conn.fetchval(Q.vector_index_exists)
+        ):
+            return None
+        await conn.execute(Q.without_statement_timeout)
+        vectors = int(await conn.fetchval(Q.count_stored_vectors))
+        # A warning, so the command line shows it: this can take minutes, once.
+        logger.warning(
+            "building the HNSW index over %d stored vectors: once, minutes for 100 000; "
+            "writes to document_embeddings wait for it",
+            vectors,
+        )
+        await conn.execute(Q.create_vector_index, timeout=INDEX_BUILD_TIMEOUT_SECONDS)
+    return vectors
+
+
 async def migrate(conn: asyncpg.Connection) -> list[int]:
     """Apply pending migrations in one locked transaction; return the versions applied.
 
+    Vectors stored before the first migration are indexed first (:func:`build_vector_index`).
     Raises SchemaMismatchError (and applies nothing) when existing tables do not fit or the
     database was migrated by a newer kairo-ray.
     """
+    await build_vector_index(conn)
     migrations = load_migrations()
     known = {m.version for m in migrations}
     async with conn.transaction():

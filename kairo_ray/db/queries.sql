@@ -33,6 +33,22 @@ SELECT version, name, checksum FROM kairo_schema_migrations ORDER BY version;
 -- name: record_migration
 INSERT INTO kairo_schema_migrations (version, name, checksum) VALUES ($1, $2, $3);
 
+-- name: vector_index_exists
+SELECT to_regclass('document_embeddings_embedding_hnsw') IS NOT NULL;
+
+-- name: count_stored_vectors
+SELECT count(*) FROM document_embeddings WHERE embedding IS NOT NULL;
+
+-- name: without_statement_timeout
+-- For this transaction only: a one-time index build may outlast the server's limit (Supabase
+-- stops every statement after 2 minutes). SET LOCAL works through pgbouncer's transaction mode.
+SELECT set_config('statement_timeout', '0', true);
+
+-- name: create_vector_index
+-- The same statement as in 0001_ocr_queue_schema.sql, which then finds the index in place.
+CREATE INDEX IF NOT EXISTS document_embeddings_embedding_hnsw
+    ON document_embeddings USING hnsw (embedding vector_cosine_ops);
+
 -- name: column_type
 -- Type of one column: typname ('vector', 'uuid', ...), typmod (a vector's dimensions) and the
 -- readable form; no row when the table or column does not exist.

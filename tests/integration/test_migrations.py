@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import asyncpg
 import pytest
 
+from kairo_ray.db import connector
 from kairo_ray.db.connector import connect
 from kairo_ray.db.migrate import (
     EMBEDDING_FIX_SQL,
@@ -19,6 +20,7 @@ from kairo_ray.db.migrate import (
     schema_version,
     verify_schema,
 )
+from kairo_ray.db.queries import Q
 from kairo_ray.errors import SchemaMismatchError
 from tests.fixtures.database import DbTarget, with_database
 
@@ -237,3 +239,57 @@ async def test_edited_migration_is_reported(db: Fresh, caplog: pytest.LogCapture
     with caplog.at_level(logging.WARNING, logger="kairo_ray.db.migrate"):
         assert await apply_migrations(db.url) == []
     assert "changed since it was applied" in caplog.text
+
+
+STORED_VECTORS = 20_000
+"""Enough of an old service's vectors that building their HNSW index outlasts the timeout below
+(about 5 s on the 2-core VM)."""
+
+
+@pytest.mark.slow
+async def test_index_over_stored_vectors_is_built_beyond_the_statement_timeout(
+    fresh_database: str,
+    db_target: DbTarget,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Supabase stops every statement after 2 minutes (its global statement_timeout), and
+    building the HNSW index over the seed service's stored vectors takes longer on a database
+    that has been in use (100 000 vectors: 208 s on the 2-core VM). Inside the migration's
+    transaction that failed the migration, so ``up`` could not start at all. Scaled down here:
+    a 1 s limit set on the database, as Supabase sets its own, and the client's own limit on
+    every statement (2 minutes) cut to 3 s."""
+    direct = await connect(with_database(database_url, fresh_database), vector=False)
+    try:
+        await direct.execute(SEED_SCHEMA)
+        await direct.execute(
+            "WITH doc AS (INSERT INTO documents (file_url) VALUES ('s3://old') RETURNING id) "
+            "INSERT INTO document_embeddings (document_id, chunk_index, chunk_text, embedding) "
+            "SELECT doc.id, g, 'old chunk', "
+            "       (SELECT array_agg(random() - 0.5) FROM generate_series(1, 384) WHERE g > 0)"
+            "       ::vector "
+            f"FROM doc, generate_series(1, {STORED_VECTORS}) AS g"
+        )
+        await direct.execute(f"ALTER DATABASE \"{fresh_database}\" SET statement_timeout = '1s'")
+    finally:
+        await direct.close()
+
+    url = with_database(db_target.url, fresh_database)
+    monkeypatch.setattr(connector, "COMMAND_TIMEOUT_SECONDS", 3.0)
+    assert await apply_migrations(url) == [m.version for m in load_migrations()]
+    conn = await connect(url, vector=False)
+    try:
+        assert await conn.fetchval("SHOW statement_timeout") == "1s"
+        assert await conn.fetchval("SELECT to_regclass('document_embeddings_embedding_hnsw')")
+        assert await conn.fetchval("SELECT count(*) FROM document_embeddings") == STORED_VECTORS
+        await verify_schema(conn)
+    finally:
+        await conn.close()
+
+
+def test_vector_index_is_built_by_the_statement_of_the_first_migration() -> None:
+    """So the first migration finds the index that :func:`build_vector_index` built in place."""
+    statement = " ".join(
+        line for line in Q.create_vector_index.splitlines() if not line.startswith("--")
+    ).split()
+    assert " ".join(statement) in " ".join(load_migrations()[0].sql.split())
