@@ -222,10 +222,10 @@ async def build_vector_index(conn: asyncpg.Connection) -> int | None:
 
     A database the seed service filled has vectors but no HNSW index, and building one takes
     minutes once it has been in use (100 000 vectors: 208 s on the 2-core VM with 64 MB of
-    maintenance_work_mem, benchmarks/reports/index.md). Inside the migration's transaction that outlasted Supabase's 2-minute
-    statement limit, so the migration failed and nothing could start, and it would have held the
-    lock on ``documents`` (Kairo's own table) as long. Here only writes to
-    ``document_embeddings`` wait, once.
+    maintenance_work_mem, benchmarks/reports/index.md). Inside the migration's transaction that
+    outlasted Supabase's 2-minute statement limit, so the migration failed and nothing could
+    start, and it would have held the lock on ``documents`` (Kairo's own table) as long. Here
+    only writes to ``document_embeddings`` wait, once.
     """
     async with conn.transaction():
         await conn.execute(Q.lock_migrations)
