@@ -165,6 +165,7 @@ class QueueDriver:
         speed, so it is logged, not raised; ``page_workers`` is then empty.
         """
         _, window = self._capacity()
+        refs: list[ray.ObjectRef] = []
         try:
             refs = [prepare_page_worker.remote(self._app_name) for _ in range(window)]
             pids = await asyncio.wait_for(asyncio.gather(*refs), timeout=60)
@@ -173,6 +174,8 @@ class QueueDriver:
             log.warning(
                 "could not prepare page workers; they start with the first pages", exc_info=True
             )
+            for ref in refs:  # a warm-up still starting would race the pages for workers
+                ray.cancel(ref)
             self._page_workers = []
         finally:
             self._page_workers_ready.set()
