@@ -44,8 +44,9 @@ EMBEDDING_FIX_SQL = (
 the HNSW index that dropping the column takes with it."""
 
 INDEX_BUILD_TIMEOUT_SECONDS = 6 * 3600.0
-"""The client's own limit for the one-time HNSW build (every other statement has the connector's
-2 minutes): hours, not minutes, as on the server's side (:func:`build_vector_index`)."""
+"""The client's own limit for the one-time HNSW build and for another node's wait on it (every
+other statement has the connector's 2 minutes): hours, as on the server's side
+(:func:`build_vector_index`)."""
 
 REQUIRED_COLUMNS: dict[str, frozenset[str]] = {
     "documents": frozenset(
@@ -216,9 +217,19 @@ async def schema_version(conn: asyncpg.Connection) -> int:
     return max(await _applied(conn), default=0)
 
 
+def _refuse_unknown_versions(applied: dict[int, str], known: set[int]) -> None:
+    unknown = sorted(set(applied) - known)
+    if unknown:
+        raise SchemaMismatchError(
+            f"the database has migration(s) {unknown} that this kairo-ray does not know "
+            f"(it knows up to {max(known, default=0)}): upgrade kairo-ray"
+        )
+
+
 async def build_vector_index(conn: asyncpg.Connection) -> int | None:
     """Index vectors already stored (the seed service's) in a transaction of its own, with no
-    statement timeout; return how many, or None when there was nothing to build.
+    statement timeout; return how many, or None when the index exists or the column is not a
+    ``vector(384)`` (the migration creates or refuses it).
 
     A database the seed service filled has vectors but no HNSW index, and building one takes
     minutes once it has been in use (100 000 vectors: 208 s on the 2-core VM with 64 MB of
@@ -228,23 +239,28 @@ async def build_vector_index(conn: asyncpg.Connection) -> int | None:
     only writes to ``document_embeddings`` wait, once.
     """
     async with conn.transaction():
-        await conn.execute(Q.lock_migrations)
+        # Before the lock: another node's build may hold it for minutes, and this one then waits.
+        await conn.execute(Q.without_statement_timeout)
+        await conn.execute(Q.lock_migrations, timeout=INDEX_BUILD_TIMEOUT_SECONDS)
         column = await conn.fetchrow(Q.column_type, "document_embeddings", "embedding")
         if (
             column is None
             or column["type_name"] != "vector"
-            or column["typmod"] != EMBEDDING_DIMENSION  # refused by the migration, not indexed
+            or column["typmod"] != EMBEDDING_DIMENSION
             or await conn.fetchval(Q.vector_index_exists)
         ):
             return None
-        await conn.execute(Q.without_statement_timeout)
+        # Minutes of building only for a database the migration then accepts.
+        await check_existing_tables(conn)
+        _refuse_unknown_versions(await _applied(conn), {m.version for m in load_migrations()})
         vectors = int(await conn.fetchval(Q.count_stored_vectors))
-        # A warning, so the command line shows it: this can take minutes, once.
-        logger.warning(
-            "building the HNSW index over %d stored vectors: once, minutes for 100 000; "
-            "writes to document_embeddings wait for it",
-            vectors,
-        )
+        if vectors:
+            # A warning, so the command line shows it: this can take minutes, once.
+            logger.warning(
+                "building the HNSW index over %d stored vectors: once, minutes for 100 000; "
+                "writes to document_embeddings wait for it",
+                vectors,
+            )
         await conn.execute(Q.create_vector_index, timeout=INDEX_BUILD_TIMEOUT_SECONDS)
     return vectors
 
@@ -263,12 +279,7 @@ async def migrate(conn: asyncpg.Connection) -> list[int]:
         await conn.execute(Q.lock_migrations)
         await conn.execute(Q.create_migrations_table)
         applied = await _applied(conn)
-        unknown = sorted(set(applied) - known)
-        if unknown:
-            raise SchemaMismatchError(
-                f"the database has migration(s) {unknown} that this kairo-ray does not know "
-                f"(it knows up to {max(known, default=0)}): upgrade kairo-ray"
-            )
+        _refuse_unknown_versions(applied, known)
         for m in migrations:
             if m.version in applied and applied[m.version] != m.checksum:
                 logger.warning(

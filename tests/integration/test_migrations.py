@@ -258,7 +258,8 @@ async def test_index_over_stored_vectors_is_built_beyond_the_statement_timeout(
     that has been in use (100 000 vectors: 208 s on the 2-core VM). Inside the migration's
     transaction that failed the migration, so ``up`` could not start at all. Scaled down here:
     a 1 s limit set on the database, as Supabase sets its own, and the client's own limit on
-    every statement (2 minutes) cut to 3 s."""
+    every statement (2 minutes) cut to 3 s. Two nodes migrate at once: the second waits for the
+    first's build, then finds nothing to do."""
     direct = await connect(with_database(database_url, fresh_database), vector=False)
     try:
         await direct.execute(SEED_SCHEMA)
@@ -276,7 +277,8 @@ async def test_index_over_stored_vectors_is_built_beyond_the_statement_timeout(
 
     url = with_database(db_target.url, fresh_database)
     monkeypatch.setattr(connector, "COMMAND_TIMEOUT_SECONDS", 3.0)
-    assert await apply_migrations(url) == [m.version for m in load_migrations()]
+    applied = await asyncio.gather(apply_migrations(url), apply_migrations(url))
+    assert sorted(applied) == [[], [m.version for m in load_migrations()]]
     conn = await connect(url, vector=False)
     try:
         assert await conn.fetchval("SHOW statement_timeout") == "1s"
@@ -293,3 +295,20 @@ def test_vector_index_is_built_by_the_statement_of_the_first_migration() -> None
         line for line in Q.create_vector_index.splitlines() if not line.startswith("--")
     ).split()
     assert " ".join(statement) in " ".join(load_migrations()[0].sql.split())
+
+
+async def test_refused_database_is_not_indexed_first(db: Fresh) -> None:
+    """The index build runs before the migration, but not for a database the migration refuses."""
+    await db.conn.execute(
+        "CREATE EXTENSION vector;"
+        "CREATE TABLE documents (id serial PRIMARY KEY, file_url text);"
+        "CREATE TABLE document_embeddings (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),"
+        " document_id int, chunk_index int, chunk_text text, embedding vector(384));"
+        "INSERT INTO document_embeddings (document_id, chunk_index, chunk_text, embedding)"
+        " VALUES (1, 0, 'old chunk', array_fill(0.1, ARRAY[384])::vector);"
+    )
+    with pytest.raises(SchemaMismatchError, match=r"documents\.id is integer"):
+        await apply_migrations(db.url)
+    assert (
+        await db.conn.fetchval("SELECT to_regclass('document_embeddings_embedding_hnsw')") is None
+    )
