@@ -5,6 +5,7 @@ real models, real scans, a real PostgreSQL."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -23,7 +24,7 @@ DOCUMENTS = {
 }
 
 
-def _wait_for(condition, what: str, timeout: float = 120) -> None:
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
