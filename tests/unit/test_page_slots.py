@@ -13,8 +13,9 @@ async def _settle() -> None:
 
 
 async def test_waiting_pages_get_slots_by_key_not_by_arrival() -> None:
-    """The second job claimed fetched first and queued its pages first; the first job's pages
-    still get the slots as they free up (key: -priority, claim order, page)."""
+    """Pages that arrived later but wait with smaller keys get the slots first as they free up.
+    (The driver waits with the page number alone: its claim rule never lets two jobs' pages
+    wait at once. The tuple keys here only exercise the ordering.)"""
     slots = PageSlots(lambda: 2)
     started: list[tuple[int, int, int]] = []
 
