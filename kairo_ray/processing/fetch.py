@@ -7,6 +7,9 @@ Hosts that resolve to loopback, private, link-local, reserved or multicast addre
 (SSRF guard) unless listed in ``FETCH_ALLOWED_HOSTS``: before connecting (the resolved addresses,
 on every redirect hop) and again after connecting (the address actually connected to, against DNS
 rebinding), before any of the body is read.
+Behind an egress proxy (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, less NO_PROXY, which httpx follows)
+the proxy resolves and connects: a name this machine cannot resolve is left to it, what it can
+resolve is still checked, and the connection may go to the proxy's own (often private) address.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import ipaddress
 import os
 import socket
 import tempfile
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -140,10 +144,16 @@ class _Sink:
             self.path.unlink()
 
 
-def _blocked_address(address: str) -> bool:
+def _normalized(address: str) -> str:
+    """An address as compared here: no IPv6 zone, IPv4-mapped IPv6 as IPv4."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
+    return str(ip)
+
+
+def _blocked_address(address: str) -> bool:
+    ip = ipaddress.ip_address(_normalized(address))
     return (
         ip.is_loopback
         or ip.is_private
@@ -161,23 +171,51 @@ def _allow_listed(url: str, settings: Settings) -> bool:
     return host in allowed or bool(parts.port and f"{host}:{parts.port}" in allowed)
 
 
-def check_peer(response: httpx.Response, url: str, settings: Settings) -> None:
+def check_peer(
+    response: httpx.Response, url: str, settings: Settings, proxy_addresses: frozenset[str]
+) -> None:
     """Refuse a response whose connection went to a non-public address (DNS rebinding: the name
     resolved to a public address for :func:`check_host`, then to a private one for the connect).
-    Checked before any of the body is read."""
+    The proxy's own addresses are allowed: a proxied request connects there. Checked before any
+    of the body is read."""
     if _allow_listed(url, settings):
         return
     stream = response.extensions.get("network_stream")
     peer = stream.get_extra_info("server_addr") if stream is not None else None
-    if peer and _blocked_address(str(peer[0])):
+    if peer and _normalized(str(peer[0])) not in proxy_addresses and _blocked_address(str(peer[0])):
         raise PermanentError(
             f"refused URL: {_redact(url)} connected to non-public address {peer[0]} "
             "(add the host to FETCH_ALLOWED_HOSTS if intended)"
         )
 
 
-async def check_host(url: str, settings: Settings) -> None:
-    """Refuse URLs whose host resolves to a non-public address (SSRF), unless allow-listed."""
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment names for ``url``, None when it is fetched directly.
+
+    Read as Python's urllib reads HTTP(S)_PROXY, ALL_PROXY and NO_PROXY; httpx, which does the
+    connecting, reads the same variables. Where the two disagree on an unusual NO_PROXY entry
+    the guard still holds: a direct connection to a private address is refused as without a
+    proxy, and a name only the proxy could resolve fails to connect.
+    """
+    proxies = urllib.request.getproxies_environment()
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if urllib.request.proxy_bypass_environment(host, proxies):
+        return None
+    return proxies.get(parts.scheme.lower()) or proxies.get("all")
+
+
+async def _resolve(host: str, port: int) -> frozenset[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return frozenset(_normalized(str(info[4][0])) for info in infos)
+
+
+async def check_host(url: str, settings: Settings, *, via_proxy: bool = False) -> None:
+    """Refuse URLs whose host resolves to a non-public address (SSRF), unless allow-listed.
+
+    ``via_proxy``: the proxy resolves the name, so one this machine cannot resolve is its to
+    judge; one it can is checked here all the same.
+    """
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if not host:
@@ -186,11 +224,12 @@ async def check_host(url: str, settings: Settings) -> None:
         return
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = await _resolve(host, port)
     except socket.gaierror as exc:
+        if via_proxy:
+            return
         raise TransientError(f"cannot resolve host {host!r}: {exc}") from exc
-    for info in infos:
-        address = str(info[4][0])
+    for address in sorted(addresses):
         if _blocked_address(address):
             raise PermanentError(
                 f"refused URL: host {host!r} resolves to non-public address {address} "
@@ -213,11 +252,13 @@ async def _download(url: str, settings: Settings, declared: str | None) -> Fetch
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
         current = url
         for _ in range(MAX_REDIRECTS + 1):
-            await check_host(current, settings)
+            proxy = proxy_for(current)
+            await check_host(current, settings, via_proxy=proxy is not None)
+            proxy_addresses = await _proxy_addresses(proxy)
             sink = _Sink(settings)
             try:
                 async with client.stream("GET", current) as response:
-                    check_peer(response, current, settings)
+                    check_peer(response, current, settings, proxy_addresses)
                     if response.is_redirect:
                         location = response.headers.get("location")
                         if not location:
@@ -247,6 +288,17 @@ async def _download(url: str, settings: Settings, declared: str | None) -> Fetch
                 sink.discard()
                 raise
         raise PermanentError(f"more than {MAX_REDIRECTS} redirects from {_redact(url)}")
+
+
+async def _proxy_addresses(proxy: str | None) -> frozenset[str]:
+    """Where a request through ``proxy`` connects: the peer :func:`check_peer` lets through."""
+    if proxy is None:
+        return frozenset()
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    try:
+        return await _resolve(parts.hostname or "", parts.port or 80)
+    except socket.gaierror as exc:
+        raise TransientError(f"cannot resolve the proxy's host {parts.hostname!r}: {exc}") from exc
 
 
 def _redact(url: str) -> str:

@@ -3,12 +3,15 @@
 The HTTP server here listens on 127.0.0.1 and stands in for an internet host (Supabase Storage):
 it is reachable only because the tests put it on FETCH_ALLOWED_HOSTS. Addresses outside the
 allow-list are refused before any connection is attempted, so no traffic leaves this machine.
+The forward proxy here is a real one (it parses the request, connects and relays), except that
+it sends every name to that server: the stand-in for the internet's DNS, which cannot exist here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +22,7 @@ import pytest
 from PIL import Image
 
 from kairo_ray.errors import PermanentError, TransientError
-from kairo_ray.processing.fetch import detect_kind, fetch
+from kairo_ray.processing.fetch import detect_kind, fetch, proxy_for
 from kairo_ray.settings import Settings
 
 
@@ -110,6 +113,56 @@ def server() -> Iterator[str]:
 @pytest.fixture
 def temp_dir(tmp_path: Path) -> Path:
     return tmp_path / "fetch"
+
+
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy in the environment running the tests would change where every request goes."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    """A plain-HTTP forward proxy: ``GET http://host/path`` is fetched from the upstream server
+    (whatever the host) and relayed; each absolute URL asked for is recorded."""
+
+    upstream: tuple[str, int]
+    seen: list[str]
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        path = "/" + self.path.split("://", 1)[-1].split("/", 1)[-1]
+        with socket.create_connection(self.upstream, timeout=5) as upstream:
+            upstream.sendall(f"GET {path} HTTP/1.0\r\nHost: upstream\r\n\r\n".encode())
+            self.connection.sendall(_read_all(upstream))
+        self.close_connection = True
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+@pytest.fixture
+def proxy(server: str) -> Iterator[tuple[str, list[str]]]:
+    """A forward proxy on 127.0.0.1 in front of the test server: (its URL, URLs it was asked)."""
+    host, port = server.removeprefix("http://").split(":")
+    handler = type("Handler", (_ProxyHandler,), {"upstream": (host, int(port)), "seen": []})
+    httpd = _QuietServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", handler.seen
+    httpd.shutdown()
+    httpd.server_close()
 
 
 def _settings(temp_dir: Path, **overrides: object) -> Settings:
@@ -212,7 +265,7 @@ async def test_connected_address_checked_against_dns_rebinding(
     """The name looked public when resolved, but the connection went to a loopback address."""
     import kairo_ray.processing.fetch as fetch_module
 
-    async def resolved_public(url: str, settings: Settings) -> None:
+    async def resolved_public(url: str, settings: Settings, **_: object) -> None:
         return None
 
     monkeypatch.setattr(fetch_module, "check_host", resolved_public)
@@ -224,6 +277,75 @@ async def test_connected_address_checked_against_dns_rebinding(
 async def test_ssrf_checked_on_redirects(server: str, temp_dir: Path) -> None:
     with pytest.raises(PermanentError, match=r"169\.254\.169\.254"):
         await fetch(f"{server}/redirect-internal", _settings(temp_dir))
+
+
+async def test_download_through_the_environments_proxy(
+    proxy: tuple[str, list[str]], temp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind an egress proxy the proxy resolves and connects: a name this machine cannot resolve
+    is fetched, and the connection to the proxy (a private address) is not refused as the peer."""
+    url, seen = proxy
+    monkeypatch.setenv("HTTP_PROXY", url)
+    settings = _settings(temp_dir, fetch_allowed_hosts=[])
+    async with await fetch("http://files.kairo.invalid/doc.png?token=t", settings) as fetched:
+        assert fetched.kind == "png" and fetched.read_bytes() == PNG
+    assert seen == ["http://files.kairo.invalid/doc.png?token=t"]
+    assert _leftovers(temp_dir) == []
+
+
+@pytest.mark.parametrize(
+    "target", ["http://127.0.0.1:9/doc.pdf", "http://169.254.169.254/latest/meta-data"]
+)
+async def test_proxy_does_not_open_the_ssrf_guard(
+    proxy: tuple[str, list[str]], temp_dir: Path, monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    """What this machine can resolve is still checked: a proxy must not fetch internal URLs."""
+    url, seen = proxy
+    monkeypatch.setenv("HTTP_PROXY", url)
+    with pytest.raises(PermanentError, match="non-public address"):
+        await fetch(target, _settings(temp_dir, fetch_allowed_hosts=[]))
+    assert seen == []
+
+
+async def test_no_proxy_hosts_are_fetched_directly(
+    server: str, proxy: tuple[str, list[str]], temp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NO_PROXY is honoured, and a direct connection is checked as without a proxy."""
+    url, seen = proxy
+    monkeypatch.setenv("HTTP_PROXY", url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    async with await fetch(f"{server}/doc.pdf", _settings(temp_dir)) as fetched:
+        assert fetched.kind == "pdf"
+    assert seen == []
+    with pytest.raises(PermanentError, match="non-public address"):
+        await fetch(f"{server}/doc.pdf", _settings(temp_dir, fetch_allowed_hosts=[]))
+
+
+@pytest.mark.parametrize(
+    ("environment", "url", "expected"),
+    [
+        ({}, "https://files.example.org/a.pdf", None),
+        (
+            {"HTTPS_PROXY": "http://proxy:3128"},
+            "https://files.example.org/a.pdf",
+            "http://proxy:3128",
+        ),
+        ({"HTTPS_PROXY": "http://proxy:3128"}, "http://files.example.org/a.pdf", None),
+        ({"ALL_PROXY": "http://proxy:3128"}, "http://files.example.org/a.pdf", "http://proxy:3128"),
+        (
+            {"HTTP_PROXY": "http://proxy:3128", "NO_PROXY": "example.org"},
+            "http://files.example.org/a.pdf",
+            None,
+        ),
+        ({"HTTP_PROXY": "http://proxy:3128", "NO_PROXY": "*"}, "http://x.org/a.pdf", None),
+    ],
+)
+def test_proxy_chosen_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], url: str, expected: str | None
+) -> None:
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert proxy_for(url) == expected
 
 
 async def test_other_schemes_refused(temp_dir: Path) -> None:
