@@ -114,12 +114,31 @@ class QueueDriver:
         return {doc: dict(self._progress[doc]) for doc in document_ids if doc in self._progress}
 
     async def stop(self) -> None:
-        """Stop claiming; jobs in hand go back to the queue at once, their attempt not spent."""
+        """Stop claiming; jobs in hand go back to the queue at once, their attempt not spent.
+
+        A job claimed just as the stop came may never have reached its run (cancelled before its
+        first step) or this driver at all (the claim's reply lost to the cancel). The first kind
+        is given back like the others; then any lease still under this instance id is ended,
+        so another VPS takes that job at once rather than after JOB_TIMEOUT_MINUTES.
+        """
         self._stopping = True
         self._main.cancel()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(self._main, *self._tasks, return_exceptions=True)
+        pool, self._pool = getattr(self, "_pool", None), None
+        if pool is None:  # never connected, or between retries: nothing is held
+            return
+        try:
+            for job in list(self._active.values()):
+                with contextlib.suppress(LeaseLostError):
+                    await self._queue.release(job, "driver stopped before finishing; queued again")
+                del self._active[job.queue_id]
+            ended = await self._queue.end_own_leases()
+            if ended:
+                log.warning("ended %d leases of claims that never reached a run", ended)
+        finally:
+            await pool.close()
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -151,7 +170,8 @@ class QueueDriver:
                 backoff = min(backoff * 2, 60.0)
             finally:
                 pool = getattr(self, "_pool", None)
-                if pool is not None and not self._active:
+                # When stopping, stop() gives back what is still held and closes the pool.
+                if pool is not None and not self._active and not self._stopping:
                     await pool.close()
                     self._pool = None
 

@@ -90,3 +90,52 @@ async def test_restarted_driver_finishes_the_backlog_in_its_own_page_workers(
     assert len(prepared | ran) <= after["page_window"], (
         f"pages ran in workers {ran - prepared} besides the prepared {prepared}"
     )
+
+
+async def test_stop_gives_back_jobs_in_hand_and_ends_claims_it_never_saw(
+    kairo_cluster: RunningCluster, eval_dir: Path
+) -> None:
+    """What ``kairo-ray down`` promises: the job being processed goes back to the queue at once
+    with its attempt restored. A claim whose reply the stop cut off is a lease under this
+    instance that the driver never saw; made here directly in the database, it is ended by the
+    stop instead of blocking its document for JOB_TIMEOUT_MINUTES."""
+    import ray
+
+    from kairo_ray.app.driver import DRIVER_NAME, NAMESPACE
+
+    ray.init(address=kairo_cluster.address, namespace=NAMESPACE, ignore_reinit_error=True)
+    driver = ray.get_actor(DRIVER_NAME, namespace=NAMESPACE)
+    instance = ray.get(driver.status.remote())["instance_id"]
+    conn = await asyncpg.connect(kairo_cluster.env["DATABASE_URL"], statement_cache_size=0)
+    try:
+        held = await insert_document(conn, str(eval_dir / DOCUMENTS["galdos"]), None)
+        _wait_for(lambda: ray.get(driver.status.remote())["pages_running"] > 0, "page running")
+        async with conn.transaction():  # queued and claimed before the driver can see it
+            unseen = await insert_document(conn, str(eval_dir / DOCUMENTS["phototest"]), None)
+            claimed = await conn.fetchrow(
+                "SELECT document_id FROM get_next_ocr_job($1, 3600, 3)", instance
+            )
+        assert claimed["document_id"] == unseen
+
+        ray.get(driver.stop.remote(), timeout=60)
+        rows = {
+            row["document_id"]: row
+            for row in await conn.fetch(
+                "SELECT document_id, status, attempts, error_message, "
+                "locked_until > now() AS leased FROM ocr_queue WHERE document_id = ANY($1)",
+                [held, unseen],
+            )
+        }
+        assert rows[held]["status"] == "queued", dict(rows[held])
+        assert rows[held]["attempts"] == 0, "a stop spends no attempt"
+        assert "driver stopped" in rows[held]["error_message"]
+        assert rows[unseen]["status"] == "processing" and not rows[unseen]["leased"], dict(
+            rows[unseen]
+        )
+    finally:
+        ray.kill(driver, no_restart=False)  # Ray starts it again, as after a crash
+    try:
+        outcome = await wait_done(conn, [held, unseen], timeout=600)
+        assert {outcome[held]["status"], outcome[unseen]["status"]} == {"completed"}, outcome
+    finally:
+        await conn.close()
