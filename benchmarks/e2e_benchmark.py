@@ -282,11 +282,12 @@ ALONE = {"single": engine_alone, "pool": engine_pool}
 def alone_in_child(layout: str, copies: int) -> tuple[list[Any], float]:
     """An engine-alone run in a fresh process with the OCR replicas' process environment, so its
     peak RSS is its own. Returns (the run's results, peak RSS GiB)."""
-    from kairo_ray.app.deployments import OCR_PROCESS_ENV
+    from kairo_ray.app.deployments import OCR_MALLOC_TUNABLE
 
+    tunables = ":".join(filter(None, (os.environ.get("GLIBC_TUNABLES"), OCR_MALLOC_TUNABLE)))
     completed = subprocess.run(
         [sys.executable, __file__, "--engine-alone", layout, "--copies", str(copies)],
-        env={**os.environ, **OCR_PROCESS_ENV},
+        env={**os.environ, "GLIBC_TUNABLES": tunables},
         capture_output=True,
         text=True,
         check=True,

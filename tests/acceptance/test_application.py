@@ -132,6 +132,43 @@ def test_page_workers_started_by_up_stay_and_run_the_pages(processed: dict, kair
     assert alive == prepared, f"prepared page workers gone: {prepared - alive}"
 
 
+def test_ocr_replicas_add_their_malloc_tunable_to_the_nodes_own(kairo_cluster) -> None:
+    """Huge pages for the OCR replicas' malloc, without dropping a tunable the operator gave
+    ``ray start`` (the fixture's arena limit).
+
+    glibc overwrites GLIBC_TUNABLES in the process's initial environment as it parses it (a NUL
+    for each colon), so /proc/PID/environ cannot show it whole. So: a process started with the
+    replicas' runtime env reports what it was given, and the replica itself shows the tunable's
+    effect, malloc's memory advised for huge pages (``hg`` in its mappings' VmFlags)."""
+    import psutil
+    import ray
+
+    from kairo_ray.app.deployments import OCR_MALLOC_TUNABLE, OCR_PROCESS_ENV
+
+    ray.init(address=kairo_cluster.address, ignore_reinit_error=True)
+
+    @ray.remote(num_cpus=0, runtime_env={"env_vars": OCR_PROCESS_ENV})
+    def given() -> str:
+        import os
+
+        return os.environ["GLIBC_TUNABLES"]
+
+    assert ray.get(given.remote()) == f"glibc.malloc.arena_max=4:{OCR_MALLOC_TUNABLE}"
+    replicas = [
+        process
+        for process in psutil.process_iter(["cmdline"])
+        if (process.info["cmdline"] or [""])[0].startswith("ray::ServeReplica:kairo:ocr")
+    ]
+    assert replicas, "no OCR replica process on this machine"
+    for replica in replicas:
+        flags = [
+            line.split()[1:]
+            for line in Path(f"/proc/{replica.pid}/smaps").read_text().splitlines()
+            if line.startswith("VmFlags:")
+        ]
+        assert any("hg" in mapping for mapping in flags), "no memory advised for huge pages"
+
+
 async def test_next_job_is_claimed_once_the_first_ones_pages_have_slots(
     processed: dict, kairo_cluster
 ) -> None:

@@ -38,3 +38,33 @@ def test_serve_config_matches_the_default_settings() -> None:
     assert ocr["ray_actor_options"]["num_cpus"] == settings.worker_threads
     target = ocr["autoscaling_config"]["target_ongoing_requests"]
     assert target == pages_in_flight(settings.ocr_engines_per_replica)
+
+
+@pytest.mark.parametrize("own", [None, "glibc.malloc.arena_max=2"])
+def test_ocr_malloc_tunable_joins_the_nodes_own_and_glibc_reads_both(own: str | None) -> None:
+    """The OCR replicas' GLIBC_TUNABLES without and with the operator's own; the real dynamic
+    loader reads every entry."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from kairo_ray.app.deployments import OCR_PROCESS_ENV
+
+    # As Ray expands it on a node without and with tunables of its own; the acceptance tests
+    # check the expansion on a real node.
+    value = OCR_PROCESS_ENV["GLIBC_TUNABLES"].replace("${GLIBC_TUNABLES}", own or "")
+    loader = Path("/lib64/ld-linux-x86-64.so.2")
+    if not loader.exists():
+        pytest.skip("not an x86-64 glibc system")
+    listed = subprocess.run(
+        [str(loader), "--list-tunables"],
+        env={**os.environ, "GLIBC_TUNABLES": value},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if listed.returncode != 0:
+        pytest.skip(f"this glibc cannot list its tunables (before 2.33): {listed.stderr}")
+    assert "glibc.malloc.hugetlb: 0x1 " in listed.stdout
+    if own is not None:
+        assert "glibc.malloc.arena_max: 0x2 " in listed.stdout
