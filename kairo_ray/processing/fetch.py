@@ -7,9 +7,11 @@ Hosts that resolve to loopback, private, link-local, reserved or multicast addre
 (SSRF guard) unless listed in ``FETCH_ALLOWED_HOSTS``: before connecting (the resolved addresses,
 on every redirect hop) and again after connecting (the address actually connected to, against DNS
 rebinding), before any of the body is read.
-Behind an egress proxy (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, less NO_PROXY, which httpx follows)
-the proxy resolves and connects: a name this machine cannot resolve is left to it, what it can
-resolve is still checked, and the connection may go to the proxy's own (often private) address.
+Behind an egress proxy (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, less NO_PROXY) the proxy resolves
+and connects: a name that does not exist for this machine's resolver is left to it, what this
+machine can resolve is still checked, and a proxied request may connect to the proxy's own (often
+private) address and port. Which hops go through the proxy is decided once, by :func:`proxy_for`,
+for the guard and for httpx alike.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import hashlib
 import ipaddress
 import os
 import socket
+import ssl
 import tempfile
 import urllib.request
 from dataclasses import dataclass, field
@@ -35,6 +38,8 @@ from kairo_ray.settings import Settings
 FileKind = Literal["pdf", "png", "jpeg", "tiff", "webp", "bmp"]
 
 MAX_REDIRECTS = 5
+_NO_SUCH_NAME = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+_DEFAULT_PROXY_PORTS = {"http": 80, "https": 443, "socks5": 1080, "socks5h": 1080}
 _CHUNK = 64 * 1024
 _SNIFF_BYTES = 1024
 
@@ -172,17 +177,19 @@ def _allow_listed(url: str, settings: Settings) -> bool:
 
 
 def check_peer(
-    response: httpx.Response, url: str, settings: Settings, proxy_addresses: frozenset[str]
+    response: httpx.Response, url: str, settings: Settings, proxy: frozenset[tuple[str, int]]
 ) -> None:
     """Refuse a response whose connection went to a non-public address (DNS rebinding: the name
     resolved to a public address for :func:`check_host`, then to a private one for the connect).
-    The proxy's own addresses are allowed: a proxied request connects there. Checked before any
-    of the body is read."""
+    ``proxy``: the (address, port) pairs of the proxy this hop was sent through, where it
+    connects. Checked before any of the body is read."""
     if _allow_listed(url, settings):
         return
     stream = response.extensions.get("network_stream")
     peer = stream.get_extra_info("server_addr") if stream is not None else None
-    if peer and _normalized(str(peer[0])) not in proxy_addresses and _blocked_address(str(peer[0])):
+    if not peer or (_normalized(str(peer[0])), int(peer[1])) in proxy:
+        return
+    if _blocked_address(str(peer[0])):
         raise PermanentError(
             f"refused URL: {_redact(url)} connected to non-public address {peer[0]} "
             "(add the host to FETCH_ALLOWED_HOSTS if intended)"
@@ -190,19 +197,17 @@ def check_peer(
 
 
 def proxy_for(url: str) -> str | None:
-    """The proxy the environment names for ``url``, None when it is fetched directly.
-
-    Read as Python's urllib reads HTTP(S)_PROXY, ALL_PROXY and NO_PROXY; httpx, which does the
-    connecting, reads the same variables. Where the two disagree on an unusual NO_PROXY entry
-    the guard still holds: a direct connection to a private address is refused as without a
-    proxy, and a name only the proxy could resolve fails to connect.
-    """
+    """The proxy the environment names for ``url`` (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, less
+    NO_PROXY, read as Python's urllib reads them), None for a direct connection. A proxy given
+    without a scheme is an HTTP proxy, as curl takes it."""
     proxies = urllib.request.getproxies_environment()
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    if urllib.request.proxy_bypass_environment(host, proxies):
+    if urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
         return None
-    return proxies.get(parts.scheme.lower()) or proxies.get("all")
+    proxy = proxies.get(parts.scheme.lower()) or proxies.get("all")
+    if not proxy:
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 async def _resolve(host: str, port: int) -> frozenset[str]:
@@ -213,8 +218,9 @@ async def _resolve(host: str, port: int) -> frozenset[str]:
 async def check_host(url: str, settings: Settings, *, via_proxy: bool = False) -> None:
     """Refuse URLs whose host resolves to a non-public address (SSRF), unless allow-listed.
 
-    ``via_proxy``: the proxy resolves the name, so one this machine cannot resolve is its to
-    judge; one it can is checked here all the same.
+    ``via_proxy``: the proxy resolves the name, so one that does not exist for this machine's
+    resolver is the proxy's to judge (a resolver failure is not: that is transient); one that
+    resolves here is checked all the same.
     """
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
@@ -226,7 +232,7 @@ async def check_host(url: str, settings: Settings, *, via_proxy: bool = False) -
     try:
         addresses = await _resolve(host, port)
     except socket.gaierror as exc:
-        if via_proxy:
+        if via_proxy and exc.errno in _NO_SUCH_NAME:
             return
         raise TransientError(f"cannot resolve host {host!r}: {exc}") from exc
     for address in sorted(addresses):
@@ -249,56 +255,82 @@ def _classify_status(response: httpx.Response, url: str) -> None:
 
 async def _download(url: str, settings: Settings, declared: str | None) -> FetchedFile:
     timeout = httpx.Timeout(settings.fetch_timeout_seconds)
-    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
-        current = url
-        for _ in range(MAX_REDIRECTS + 1):
-            proxy = proxy_for(current)
-            await check_host(current, settings, via_proxy=proxy is not None)
-            proxy_addresses = await _proxy_addresses(proxy)
-            sink = _Sink(settings)
-            try:
-                async with client.stream("GET", current) as response:
-                    check_peer(response, current, settings, proxy_addresses)
-                    if response.is_redirect:
-                        location = response.headers.get("location")
-                        if not location:
-                            raise PermanentError(f"HTTP {response.status_code} without Location")
-                        sink.discard()
-                        current = urljoin(current, location)
-                        if urlsplit(current).scheme not in ("http", "https"):
-                            raise PermanentError(f"refused redirect to {current!r}")
-                        continue
-                    _classify_status(response, current)
-                    length = response.headers.get("content-length")
-                    if length and length.isdigit() and int(length) > sink.limit:
-                        raise PermanentError(
-                            f"file too large: {int(length)} bytes, more than "
-                            f"MAX_FILE_SIZE_MB={settings.max_file_size_mb:g} MB"
-                        )
-                    async for chunk in response.aiter_bytes(_CHUNK):
-                        sink.write(chunk)
-                return sink.finish(url, declared)
-            except httpx.TimeoutException as exc:
-                sink.discard()
-                raise TransientError(f"timeout fetching {_redact(current)}: {exc!r}") from exc
-            except httpx.HTTPError as exc:
-                sink.discard()
-                raise TransientError(f"network error fetching {_redact(current)}: {exc!r}") from exc
-            except BaseException:
-                sink.discard()
-                raise
-        raise PermanentError(f"more than {MAX_REDIRECTS} redirects from {_redact(url)}")
+    # The environment's CA settings as httpx reads them; its proxy variables only through
+    # proxy_for, so that the guard and the connection follow the same decision.
+    tls = httpx.create_ssl_context(trust_env=True)
+    current = url
+    for _ in range(MAX_REDIRECTS + 1):
+        proxy = proxy_for(current)
+        await check_host(current, settings, via_proxy=proxy is not None)
+        proxy_peers = await _proxy_peers(proxy)
+        sink = _Sink(settings)
+        try:
+            async with (
+                _client(proxy, timeout, tls) as client,
+                client.stream("GET", current) as response,
+            ):
+                check_peer(response, current, settings, proxy_peers)
+                if response.is_redirect:
+                    location = response.headers.get("location")
+                    if not location:
+                        raise PermanentError(f"HTTP {response.status_code} without Location")
+                    sink.discard()
+                    current = urljoin(current, location)
+                    if urlsplit(current).scheme not in ("http", "https"):
+                        raise PermanentError(f"refused redirect to {current!r}")
+                    continue
+                _classify_status(response, current)
+                length = response.headers.get("content-length")
+                if length and length.isdigit() and int(length) > sink.limit:
+                    raise PermanentError(
+                        f"file too large: {int(length)} bytes, more than "
+                        f"MAX_FILE_SIZE_MB={settings.max_file_size_mb:g} MB"
+                    )
+                async for chunk in response.aiter_bytes(_CHUNK):
+                    sink.write(chunk)
+            return sink.finish(url, declared)
+        except httpx.TimeoutException as exc:
+            sink.discard()
+            raise TransientError(f"timeout fetching {_redact(current)}: {exc!r}") from exc
+        except httpx.HTTPError as exc:
+            sink.discard()
+            raise TransientError(f"network error fetching {_redact(current)}: {exc!r}") from exc
+        except BaseException:
+            sink.discard()
+            raise
+    raise PermanentError(f"more than {MAX_REDIRECTS} redirects from {_redact(url)}")
 
 
-async def _proxy_addresses(proxy: str | None) -> frozenset[str]:
-    """Where a request through ``proxy`` connects: the peer :func:`check_peer` lets through."""
+def _client(proxy: str | None, timeout: httpx.Timeout, tls: ssl.SSLContext) -> httpx.AsyncClient:
+    """A client for one hop: through ``proxy`` or direct, never by its own reading of the
+    environment. An unusable proxy setting (a SOCKS proxy without socksio, a malformed URL) is
+    a TransientError naming the variables, without the URL, which may hold a password."""
+    try:
+        return httpx.AsyncClient(
+            timeout=timeout, follow_redirects=False, trust_env=False, verify=tls, proxy=proxy
+        )
+    except (ImportError, ValueError, httpx.InvalidURL) as exc:
+        raise TransientError(
+            f"cannot use the proxy that HTTP_PROXY/HTTPS_PROXY/ALL_PROXY name: {type(exc).__name__}"
+        ) from None
+
+
+async def _proxy_peers(proxy: str | None) -> frozenset[tuple[str, int]]:
+    """Where a request through ``proxy`` connects: the peers :func:`check_peer` lets through."""
     if proxy is None:
         return frozenset()
-    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    parts = urlsplit(proxy)
     try:
-        return await _resolve(parts.hostname or "", parts.port or 80)
+        port = parts.port or _DEFAULT_PROXY_PORTS.get(parts.scheme.lower(), 80)
+    except ValueError:  # not echoed: the URL may hold a password
+        raise TransientError(
+            "malformed proxy URL in HTTP_PROXY/HTTPS_PROXY/ALL_PROXY (bad port)"
+        ) from None
+    try:
+        addresses = await _resolve(parts.hostname or "", port)
     except socket.gaierror as exc:
         raise TransientError(f"cannot resolve the proxy's host {parts.hostname!r}: {exc}") from exc
+    return frozenset((address, port) for address in addresses)
 
 
 def _redact(url: str) -> str:

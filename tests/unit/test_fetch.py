@@ -307,6 +307,53 @@ async def test_proxy_does_not_open_the_ssrf_guard(
     assert seen == []
 
 
+async def test_connection_follows_the_same_proxy_decision_as_the_guard(
+    proxy: tuple[str, list[str]], temp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``*`` inside a NO_PROXY list means no proxy to httpx but nothing to urllib: httpx must
+    not make its own choice, or the guard would have judged a proxied request that then went
+    direct (here: a name only the proxy knows, which httpx alone could not reach)."""
+    url, seen = proxy
+    monkeypatch.setenv("HTTP_PROXY", url)
+    monkeypatch.setenv("NO_PROXY", "example.org,*")
+    settings = _settings(temp_dir, fetch_allowed_hosts=[])
+    async with await fetch("http://files.kairo.invalid/doc.pdf", settings) as fetched:
+        assert fetched.kind == "pdf"
+    assert seen == ["http://files.kairo.invalid/doc.pdf"]
+
+
+async def test_direct_connection_to_the_proxys_address_is_still_checked(
+    server: str,
+    proxy: tuple[str, list[str]],
+    temp_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The proxy's own address passes as a peer only on a hop sent through it: a direct hop
+    (NO_PROXY) whose name was rebound to the proxy's private address is refused."""
+    import kairo_ray.processing.fetch as fetch_module
+
+    async def resolved_public(url: str, settings: Settings, **_: object) -> None:
+        return None
+
+    url, seen = proxy
+    monkeypatch.setenv("HTTP_PROXY", url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setattr(fetch_module, "check_host", resolved_public)
+    with pytest.raises(PermanentError, match=r"connected to non-public address 127\.0\.0\.1"):
+        await fetch(f"{server}/doc.pdf", _settings(temp_dir, fetch_allowed_hosts=[]))
+    assert seen == []
+
+
+async def test_malformed_proxy_is_transient_and_hides_the_url(
+    temp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://user:s3cret@proxy.invalid:port")
+    with pytest.raises(TransientError, match="malformed proxy URL") as caught:
+        await fetch("http://files.kairo.invalid/doc.pdf", _settings(temp_dir))
+    assert "s3cret" not in str(caught.value)
+    assert _leftovers(temp_dir) == []
+
+
 async def test_no_proxy_hosts_are_fetched_directly(
     server: str, proxy: tuple[str, list[str]], temp_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -338,6 +385,7 @@ async def test_no_proxy_hosts_are_fetched_directly(
             None,
         ),
         ({"HTTP_PROXY": "http://proxy:3128", "NO_PROXY": "*"}, "http://x.org/a.pdf", None),
+        ({"HTTP_PROXY": "proxy:3128"}, "http://x.org/a.pdf", "http://proxy:3128"),
     ],
 )
 def test_proxy_chosen_from_the_environment(
