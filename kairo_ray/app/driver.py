@@ -74,6 +74,7 @@ class QueueDriver:
         self._progress: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._room = asyncio.Event()
         self._stopping = False
+        self._stopped: asyncio.Future[None] | None = None
         self._last_error: str | None = None
         self._listening = False
         self._recovered = False
@@ -118,27 +119,42 @@ class QueueDriver:
 
         A job claimed just as the stop came may never have reached its run (cancelled before its
         first step) or this driver at all (the claim's reply lost to the cancel). The first kind
-        is given back like the others; then any lease still under this instance id is ended,
-        so another VPS takes that job at once rather than after JOB_TIMEOUT_MINUTES.
+        is given back like the others. Then every lease still under this instance id is ended,
+        so another VPS takes that job at once rather than after JOB_TIMEOUT_MINUTES (its
+        attempt counts, as for a crash). A second call waits for the first.
         """
+        if self._stopped is None:
+            self._stopped = asyncio.ensure_future(self._stop())
+        await asyncio.shield(self._stopped)
+
+    async def _stop(self) -> None:
         self._stopping = True
         self._main.cancel()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(self._main, *self._tasks, return_exceptions=True)
         pool, self._pool = getattr(self, "_pool", None), None
-        if pool is None:  # never connected, or between retries: nothing is held
+        if pool is None:  # never connected, or between retries with nothing held
             return
         try:
             for job in list(self._active.values()):
-                with contextlib.suppress(LeaseLostError):
+                try:
                     await self._queue.release(job, "driver stopped before finishing; queued again")
+                except LeaseLostError:
+                    pass
+                except Exception:  # the database is gone: end_own_leases or the lease expiry
+                    log.warning("could not give back a job", extra=job_context(job), exc_info=True)
                 del self._active[job.queue_id]
             ended = await self._queue.end_own_leases()
             if ended:
                 log.warning("ended %d leases of claims that never reached a run", ended)
+        except Exception:  # a stop must finish: `down` goes on to stop Serve and Ray
+            log.warning("could not end this instance's leases", exc_info=True)
         finally:
-            await pool.close()
+            try:
+                await asyncio.wait_for(pool.close(), timeout=10)
+            except (TimeoutError, OSError):  # an unreachable server: drop the connections
+                pool.terminate()
 
     # --- the loop ---------------------------------------------------------------------------
 

@@ -176,8 +176,9 @@ class JobQueue:
         await self._as_holder(Q.release_job, job, reason[:MAX_ERROR_CHARS])
 
     async def end_own_leases(self) -> int:
-        """End the leases this instance holds, so the next claims take them at once. Only for a
-        driver starting afresh: any lease under its instance id is a dead predecessor's."""
+        """End the leases this instance holds, so the next claims take them at once (the attempt
+        counts). Only for a driver starting afresh or one that has stopped its runs: any lease
+        under its instance id is then a dead predecessor's, or a claim the stop cut off."""
         return int(await self.pool.fetchval(Q.end_leases, self.instance_id))
 
     async def cancel(self, queue_id: UUID, reason: str | None = None) -> bool:
