@@ -284,7 +284,7 @@ def alone_in_child(layout: str, copies: int) -> tuple[list[Any], float]:
     peak RSS is its own. Returns (the run's results, peak RSS GiB)."""
     from kairo_ray.app.deployments import OCR_MALLOC_TUNABLE
 
-    tunables = ":".join(filter(None, (os.environ.get("GLIBC_TUNABLES"), OCR_MALLOC_TUNABLE)))
+    tunables = ":".join(filter(None, (OCR_MALLOC_TUNABLE, os.environ.get("GLIBC_TUNABLES"))))
     completed = subprocess.run(
         [sys.executable, __file__, "--engine-alone", layout, "--copies", str(copies)],
         env={**os.environ, "GLIBC_TUNABLES": tunables},

@@ -38,12 +38,17 @@ def test_serve_config_matches_the_default_settings() -> None:
     assert ocr["ray_actor_options"]["num_cpus"] == settings.worker_threads
     target = ocr["autoscaling_config"]["target_ongoing_requests"]
     assert target == pages_in_flight(settings.ocr_engines_per_replica)
+    from kairo_ray.app.deployments import OCR_PROCESS_ENV
+
+    assert ocr["ray_actor_options"]["runtime_env"]["env_vars"] == OCR_PROCESS_ENV
 
 
-@pytest.mark.parametrize("own", [None, "glibc.malloc.arena_max=2"])
+@pytest.mark.parametrize(
+    "own", [None, "glibc.malloc.arena_max=2", "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=0"]
+)
 def test_ocr_malloc_tunable_joins_the_nodes_own_and_glibc_reads_both(own: str | None) -> None:
     """The OCR replicas' GLIBC_TUNABLES without and with the operator's own; the real dynamic
-    loader reads every entry."""
+    loader reads every entry, and the operator's come last, so they can override ours."""
     import os
     import subprocess
     from pathlib import Path
@@ -65,6 +70,7 @@ def test_ocr_malloc_tunable_joins_the_nodes_own_and_glibc_reads_both(own: str | 
     )
     if listed.returncode != 0:
         pytest.skip(f"this glibc cannot list its tunables (before 2.33): {listed.stderr}")
-    assert "glibc.malloc.hugetlb: 0x1 " in listed.stdout
+    hugetlb = "0x0" if own and "hugetlb=0" in own else "0x1"
+    assert f"glibc.malloc.hugetlb: {hugetlb} " in listed.stdout
     if own is not None:
         assert "glibc.malloc.arena_max: 0x2 " in listed.stdout
