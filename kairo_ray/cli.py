@@ -117,7 +117,7 @@ async def _database(settings: Settings) -> AsyncIterator[tuple[JobQueue, Documen
     from kairo_ray.db.queue import JobQueue
     from kairo_ray.db.store import DocumentStore
 
-    pool = await create_pool(settings, min_size=1, max_size=2)
+    pool = await create_pool(settings, min_size=1, max_size=2, role="cli")
     try:
         yield JobQueue(pool, settings), DocumentStore(pool)
     finally:

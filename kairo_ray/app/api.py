@@ -77,7 +77,7 @@ class ApiBackend:
     async def db(self) -> tuple[JobQueue, DocumentStore]:
         async with self._pool_lock:
             if self._pool is None:
-                self._pool = await create_pool(self._settings)
+                self._pool = await create_pool(self._settings, role="api")
         return JobQueue(self._pool, self._settings), DocumentStore(self._pool)
 
     def check_admin(self, request: Request) -> None:

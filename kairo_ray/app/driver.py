@@ -17,6 +17,7 @@ from collections import Counter, OrderedDict
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import ray
 from ray import serve
 
@@ -24,7 +25,7 @@ from kairo_ray.app.metrics import Metrics
 from kairo_ray.app.page_slots import PageSlots
 from kairo_ray.app.tasks import page_window, prepare_page_worker, process_page
 from kairo_ray.app.webhook import send_webhook
-from kairo_ray.db.connector import create_pool
+from kairo_ray.db.connector import COMMAND_TIMEOUT_SECONDS, create_pool
 from kairo_ray.db.queue import JobQueue
 from kairo_ray.db.store import DocumentStore
 from kairo_ray.errors import LeaseLostError, PermanentError
@@ -162,7 +163,10 @@ class QueueDriver:
         backoff = 1.0
         while not self._stopping:
             try:
-                self._pool = await create_pool(self._settings)
+                previous = getattr(self, "_pool", None)
+                self._pool = await create_pool(self._settings, role="driver")
+                if previous is not None:
+                    self._retire(previous)
                 self._queue = JobQueue(self._pool, self._settings)
                 self._store = DocumentStore(self._pool)
                 self._embed = serve.get_deployment_handle("embedder", self._app_name)
@@ -248,6 +252,24 @@ class QueueDriver:
             for waiter in waiters:
                 waiter.cancel()
             self._room.clear()
+
+    def _retire(self, pool: asyncpg.Pool) -> None:
+        """Close a pool the loop has replaced after an error. It was kept because jobs were
+        running; they use the new one from their next query, and this one closes once they give
+        its connections back (behind pgbouncer each one left open holds a client slot)."""
+
+        async def close() -> None:
+            try:
+                await asyncio.wait_for(pool.close(), timeout=COMMAND_TIMEOUT_SECONDS)
+            except asyncio.CancelledError:
+                pool.terminate()
+                raise
+            except Exception:
+                pool.terminate()
+
+        task = asyncio.create_task(close())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _capacity(self) -> tuple[int, int]:
         """(jobs held at most, page tasks running at most), from the cluster's CPUs right now.

@@ -82,13 +82,16 @@ async def _register_codecs(conn: asyncpg.Connection) -> None:
     await register_vector(conn, schema=schema)
 
 
-def _connect_kwargs(settings: Settings | None) -> dict[str, Any]:
+def _connect_kwargs(settings: Settings | None, role: str | None = None) -> dict[str, Any]:
+    """Connection options; ``application_name`` names the instance and, given, the role (driver,
+    api, cli), so pg_stat_activity shows who holds each connection."""
     kwargs: dict[str, Any] = {
         "statement_cache_size": 0,
         "command_timeout": COMMAND_TIMEOUT_SECONDS,
     }
     if settings is not None:
-        kwargs["server_settings"] = {"application_name": f"kairo-ray:{settings.vps_instance_id}"}
+        name = f"kairo-ray:{settings.vps_instance_id}" + (f"/{role}" if role else "")
+        kwargs["server_settings"] = {"application_name": name}
     return kwargs
 
 
@@ -112,6 +115,7 @@ async def create_pool(
     url: str | None = None,
     min_size: int | None = None,
     max_size: int | None = None,
+    role: str | None = None,
 ) -> asyncpg.Pool:
     """The process's pool; every connection gets ``statement_cache_size=0`` and pgvector codecs.
 
@@ -124,5 +128,5 @@ async def create_pool(
         min_size=settings.database_pool_min_size if min_size is None else min_size,
         max_size=settings.database_pool_max_size if max_size is None else max_size,
         init=_register_codecs,
-        **_connect_kwargs(settings),
+        **_connect_kwargs(settings, role),
     )

@@ -4,6 +4,7 @@ real models, real scans, a real PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -138,5 +139,58 @@ async def test_stop_gives_back_jobs_in_hand_and_ends_claims_it_never_saw(
     try:
         outcome = await wait_done(conn, [held, unseen], timeout=600)
         assert {outcome[held]["status"], outcome[unseen]["status"]} == {"completed"}, outcome
+    finally:
+        await conn.close()
+
+
+async def test_a_failing_loop_closes_its_old_pool_once_jobs_are_done(
+    kairo_cluster: RunningCluster, eval_dir: Path
+) -> None:
+    """The driver's loop starts over with a new pool after a database error; the old one was
+    kept while jobs still used it, and then never closed: each such error left its connections
+    open (behind pgbouncer, client slots). Here claims fail for a while (the claim function
+    renamed) while a document is being processed; afterwards no connection of the driver's
+    from before the failures is left."""
+    import ray
+
+    from kairo_ray.app.driver import DRIVER_NAME, NAMESPACE
+
+    ray.init(address=kairo_cluster.address, namespace=NAMESPACE, ignore_reinit_error=True)
+    driver = ray.get_actor(DRIVER_NAME, namespace=NAMESPACE)
+    instance = ray.get(driver.status.remote())["instance_id"]
+    conn = await asyncpg.connect(kairo_cluster.env["DATABASE_URL"], statement_cache_size=0)
+    claim = "get_next_ocr_job(text, integer, integer)"
+    try:
+        held = await insert_document(conn, str(eval_dir / DOCUMENTS["galdos"]), None)
+        _wait_for(lambda: ray.get(driver.status.remote())["pages_running"] > 0, "page running")
+        before = await conn.fetchval("SELECT now()")
+        await conn.execute(f"ALTER FUNCTION {claim} RENAME TO get_next_ocr_job_paused")
+        try:
+            _wait_for(
+                lambda: "get_next_ocr_job" in (ray.get(driver.status.remote())["last_error"] or ""),
+                "failed claim",
+            )
+            assert ray.get(driver.status.remote())["active_jobs"] == [str(held)]
+            time.sleep(3)  # a second round of the loop, with another pool
+        finally:
+            await conn.execute(
+                "ALTER FUNCTION get_next_ocr_job_paused(text, integer, integer) "
+                "RENAME TO get_next_ocr_job"
+            )
+        outcome = await wait_done(conn, [held], timeout=600)
+        assert outcome[held]["status"] == "completed", dict(outcome[held])
+
+        deadline = time.monotonic() + 30
+        while True:
+            old = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE application_name = $1 AND backend_start < $2",
+                f"kairo-ray:{instance}/driver",
+                before,
+            )
+            if old == 0:
+                break
+            assert time.monotonic() < deadline, f"{old} connections of old driver pools left"
+            await asyncio.sleep(1)
     finally:
         await conn.close()
