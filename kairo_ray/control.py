@@ -7,6 +7,7 @@ Serve application and makes sure the driver actor runs.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from kairo_ray.settings import Settings
+
+log = logging.getLogger("kairo_ray.control")
 
 RAY_PORT = 6379
 DASHBOARD_PORT = 8265
@@ -204,6 +207,12 @@ def down(settings: Settings, address: str | None = None, stop_ray: bool = True) 
         if driver is not None:
             try:
                 ray.get(driver.stop.remote(), timeout=60)
+            except Exception as exc:  # Serve, Ray and the database must still stop
+                log.warning(
+                    "the driver did not stop cleanly (%s); jobs it held are taken again after "
+                    "JOB_TIMEOUT_MINUTES, or at its next start",
+                    exc,
+                )
             finally:
                 ray.kill(driver, no_restart=True)
         serve.shutdown()

@@ -25,7 +25,7 @@ from kairo_ray.app.metrics import Metrics
 from kairo_ray.app.page_slots import PageSlots
 from kairo_ray.app.tasks import page_window, prepare_page_worker, process_page
 from kairo_ray.app.webhook import send_webhook
-from kairo_ray.db.connector import COMMAND_TIMEOUT_SECONDS, create_pool
+from kairo_ray.db.connector import create_pool
 from kairo_ray.db.queue import JobQueue
 from kairo_ray.db.store import DocumentStore
 from kairo_ray.errors import LeaseLostError, PermanentError
@@ -43,6 +43,8 @@ DRIVER_NAME = "kairo-driver"
 NAMESPACE = "kairo"
 APP_NAME = "kairo"
 _TRACES_KEPT = 200
+STOP_SECONDS = 40
+"""How long a stop may spend giving jobs back: ``kairo-ray down`` waits a minute for it."""
 
 
 def root_cause(exc: BaseException) -> BaseException:
@@ -76,6 +78,7 @@ class QueueDriver:
         self._room = asyncio.Event()
         self._stopping = False
         self._stopped: asyncio.Future[None] | None = None
+        self._retiring: set[asyncpg.Pool] = set()
         self._last_error: str | None = None
         self._listening = False
         self._recovered = False
@@ -133,29 +136,36 @@ class QueueDriver:
         self._main.cancel()
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(self._main, *self._tasks, return_exceptions=True)
         pool, self._pool = getattr(self, "_pool", None), None
-        if pool is None:  # never connected, or between retries with nothing held
-            return
         try:
-            for job in list(self._active.values()):
-                try:
-                    await self._queue.release(job, "driver stopped before finishing; queued again")
-                except LeaseLostError:
-                    pass
-                except Exception:  # the database is gone: end_own_leases or the lease expiry
-                    log.warning("could not give back a job", extra=job_context(job), exc_info=True)
-                del self._active[job.queue_id]
-            ended = await self._queue.end_own_leases()
-            if ended:
-                log.warning("ended %d leases of claims that never reached a run", ended)
+            # Within `down`'s minute even when the database drops packets: a job not given back
+            # in time keeps its lease until JOB_TIMEOUT_MINUTES, or this instance's next start.
+            async with asyncio.timeout(STOP_SECONDS):
+                await asyncio.gather(self._main, *self._tasks, return_exceptions=True)
+                if pool is not None:  # None: never connected, or between retries, nothing held
+                    await self._give_back_the_rest()
+                    await pool.close()
         except Exception:  # a stop must finish: `down` goes on to stop Serve and Ray
-            log.warning("could not end this instance's leases", exc_info=True)
+            log.warning("could not give back every job before stopping", exc_info=True)
         finally:
+            # Whatever did not close in time (terminating a closed pool does nothing).
+            for unclosed in (*self._retiring, *([pool] if pool is not None else [])):
+                unclosed.terminate()
+            self._retiring.clear()
+
+    async def _give_back_the_rest(self) -> None:
+        """Jobs whose run never started, then leases under this instance nobody here knows."""
+        for job in list(self._active.values()):
             try:
-                await asyncio.wait_for(pool.close(), timeout=10)
-            except (TimeoutError, OSError):  # an unreachable server: drop the connections
-                pool.terminate()
+                await self._queue.release(job, "driver stopped before finishing; queued again")
+            except LeaseLostError:
+                pass
+            except Exception:  # the database is gone: end_own_leases or the lease expiry
+                log.warning("could not give back a job", extra=job_context(job), exc_info=True)
+            del self._active[job.queue_id]
+        ended = await self._queue.end_own_leases()
+        if ended:
+            log.warning("ended %d leases of claims that never reached a run", ended)
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -256,16 +266,17 @@ class QueueDriver:
     def _retire(self, pool: asyncpg.Pool) -> None:
         """Close a pool the loop has replaced after an error. It was kept because jobs were
         running; they use the new one from their next query, and this one closes once they give
-        its connections back (behind pgbouncer each one left open holds a client slot)."""
+        its connections back, however long a completion takes (behind pgbouncer each connection
+        left open holds a client slot). A stop terminates it."""
+        self._retiring.add(pool)
 
         async def close() -> None:
             try:
-                await asyncio.wait_for(pool.close(), timeout=COMMAND_TIMEOUT_SECONDS)
-            except asyncio.CancelledError:
-                pool.terminate()
-                raise
+                await pool.close()
             except Exception:
+                log.warning("could not close a replaced pool", exc_info=True)
                 pool.terminate()
+            self._retiring.discard(pool)
 
         task = asyncio.create_task(close())
         self._tasks.add(task)
