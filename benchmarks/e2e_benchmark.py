@@ -282,12 +282,11 @@ ALONE = {"single": engine_alone, "pool": engine_pool}
 def alone_in_child(layout: str, copies: int) -> tuple[list[Any], float]:
     """An engine-alone run in a fresh process with the OCR replicas' process environment, so its
     peak RSS is its own. Returns (the run's results, peak RSS GiB)."""
-    from kairo_ray.app.deployments import OCR_MALLOC_TUNABLE
+    from kairo_ray.app.deployments import OCR_PROCESS_ENV, as_ray_expands
 
-    tunables = ":".join(filter(None, (OCR_MALLOC_TUNABLE, os.environ.get("GLIBC_TUNABLES"))))
     completed = subprocess.run(
         [sys.executable, __file__, "--engine-alone", layout, "--copies", str(copies)],
-        env={**os.environ, "GLIBC_TUNABLES": tunables},
+        env={**os.environ, **as_ray_expands(OCR_PROCESS_ENV, os.environ)},
         capture_output=True,
         text=True,
         check=True,

@@ -8,7 +8,9 @@ model. Replica counts, CPUs/GPUs and autoscaling come from the Serve config
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -34,6 +36,15 @@ OCR_PROCESS_ENV = {"GLIBC_TUNABLES": OCR_MALLOC_TUNABLE + ":${GLIBC_TUNABLES}"}
 ``${GLIBC_TUNABLES}`` stands before it starts the process (nothing when unset: glibc skips the
 empty entry), so an operator's tunables, an arena limit say, still apply there, and come last,
 where glibc lets them override ours."""
+
+
+def as_ray_expands(env: dict[str, str], environ: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with each ``${NAME}`` replaced by ``environ``'s value, empty when unset, as Ray does
+    for a runtime env on a node: for a process started outside Ray with a replica's env."""
+    return {
+        key: re.sub(r"\$\{(\w+)\}", lambda name: environ.get(name.group(1), ""), value)
+        for key, value in env.items()
+    }
 
 
 class _EngineSlot:

@@ -53,11 +53,12 @@ def test_ocr_malloc_tunable_joins_the_nodes_own_and_glibc_reads_both(own: str | 
     import subprocess
     from pathlib import Path
 
-    from kairo_ray.app.deployments import OCR_PROCESS_ENV
+    from kairo_ray.app.deployments import OCR_PROCESS_ENV, as_ray_expands
 
     # As Ray expands it on a node without and with tunables of its own; the acceptance tests
     # check the expansion on a real node.
-    value = OCR_PROCESS_ENV["GLIBC_TUNABLES"].replace("${GLIBC_TUNABLES}", own or "")
+    node = {} if own is None else {"GLIBC_TUNABLES": own}
+    value = as_ray_expands(OCR_PROCESS_ENV, node)["GLIBC_TUNABLES"]
     loader = Path("/lib64/ld-linux-x86-64.so.2")
     if not loader.exists():
         pytest.skip("not an x86-64 glibc system")
