@@ -149,8 +149,10 @@ class QueueDriver:
             log.warning("could not give back every job before stopping", exc_info=True)
         finally:
             # Whatever did not close in time (terminating a closed pool does nothing).
-            for unclosed in (*self._retiring, *([pool] if pool is not None else [])):
-                unclosed.terminate()
+            if pool is not None:
+                pool.terminate()
+            for retired in self._retiring:
+                retired.terminate()
             self._retiring.clear()
 
     async def _give_back_the_rest(self) -> None:
@@ -200,8 +202,8 @@ class QueueDriver:
                 backoff = min(backoff * 2, 60.0)
             finally:
                 pool = getattr(self, "_pool", None)
-                # When stopping, stop() gives back what is still held and closes the pool.
-                if pool is not None and not self._active and not self._stopping:
+                # None when stopping: stop() took the pool to give back what is still held.
+                if pool is not None and not self._active:
                     await pool.close()
                     self._pool = None
 
