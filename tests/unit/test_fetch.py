@@ -5,13 +5,17 @@ it is reachable only because the tests put it on FETCH_ALLOWED_HOSTS. Addresses 
 allow-list are refused before any connection is attempted, so no traffic leaves this machine.
 The forward proxy here is a real one (it parses the request, connects and relays), except that
 it sends every name to that server: the stand-in for the internet's DNS, which cannot exist here.
+For TLS, a test CA (trustme) issues the certificates; the tests trust it through SSL_CERT_FILE,
+as an operator behind a TLS-inspecting proxy would.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import selectors
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import trustme
 from PIL import Image
 
 from kairo_ray.errors import PermanentError, TransientError
@@ -35,6 +40,7 @@ def _png() -> bytes:
 PNG = _png()
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
 MB = 1024 * 1024
+TLS_HOST = "files.kairo.invalid"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -100,14 +106,50 @@ class _QuietServer(ThreadingHTTPServer):
         pass
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    httpd = _QuietServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+def _serve(httpd: _QuietServer) -> _QuietServer:
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+def _stop(httpd: _QuietServer) -> None:
     httpd.shutdown()
     httpd.server_close()
+
+
+def _with_tls(httpd: _QuietServer, ca: trustme.CA, name: str) -> _QuietServer:
+    """``httpd`` speaking TLS with a certificate for ``name`` from the test CA."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(name).configure_cert(context)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    return httpd
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = _serve(_QuietServer(("127.0.0.1", 0), _Handler))
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    _stop(httpd)
+
+
+@pytest.fixture(scope="module")
+def test_ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def tls_server(test_ca: trustme.CA) -> Iterator[tuple[str, int]]:
+    """The same files over HTTPS, as ``files.kairo.invalid``: where the proxy tunnels to."""
+    httpd = _serve(_with_tls(_QuietServer(("127.0.0.1", 0), _Handler), test_ca, TLS_HOST))
+    yield "127.0.0.1", httpd.server_address[1]
+    _stop(httpd)
+
+
+@pytest.fixture
+def trusted_ca(test_ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test CA is the environment's CA bundle."""
+    bundle = tmp_path / "ca.pem"
+    test_ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
 
 
 @pytest.fixture
@@ -127,10 +169,12 @@ def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class _ProxyHandler(BaseHTTPRequestHandler):
-    """A plain-HTTP forward proxy: ``GET http://host/path`` is fetched from the upstream server
-    (whatever the host) and relayed; each absolute URL asked for is recorded."""
+    """A forward proxy: ``GET http://host/path`` is fetched from the upstream server (whatever
+    the host) and relayed; ``CONNECT host:port`` is tunnelled to the TLS server. Each absolute
+    URL or CONNECT target asked for is recorded."""
 
     upstream: tuple[str, int]
+    tls_upstream: tuple[str, int]
     seen: list[str]
 
     def log_message(self, *args: object) -> None:
@@ -144,6 +188,27 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.connection.sendall(_read_all(upstream))
         self.close_connection = True
 
+    def do_CONNECT(self) -> None:
+        self.seen.append(f"CONNECT {self.path}")
+        with socket.create_connection(self.tls_upstream, timeout=5) as upstream:
+            self.send_response(200, "Connection established")
+            self.end_headers()
+            _relay(self.connection, upstream)
+        self.close_connection = True
+
+
+def _relay(client: socket.socket, upstream: socket.socket) -> None:
+    """Copy bytes both ways until either side closes."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(client, selectors.EVENT_READ, upstream)
+        selector.register(upstream, selectors.EVENT_READ, client)
+        while True:
+            for key, _ in selector.select(timeout=5):
+                data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                if not data:
+                    return
+                key.data.sendall(data)
+
 
 def _read_all(sock: socket.socket) -> bytes:
     data = b""
@@ -152,17 +217,35 @@ def _read_all(sock: socket.socket) -> bytes:
     return data
 
 
-@pytest.fixture
-def proxy(server: str) -> Iterator[tuple[str, list[str]]]:
-    """A forward proxy on 127.0.0.1 in front of the test server: (its URL, URLs it was asked)."""
+def _proxy_server(server: str, tls_server: tuple[str, int]) -> tuple[_QuietServer, list[str]]:
     host, port = server.removeprefix("http://").split(":")
-    handler = type("Handler", (_ProxyHandler,), {"upstream": (host, int(port)), "seen": []})
-    httpd = _QuietServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", handler.seen
-    httpd.shutdown()
-    httpd.server_close()
+    seen: list[str] = []
+    handler = type(
+        "Handler",
+        (_ProxyHandler,),
+        {"upstream": (host, int(port)), "tls_upstream": tls_server, "seen": seen},
+    )
+    return _QuietServer(("127.0.0.1", 0), handler), seen
+
+
+@pytest.fixture
+def proxy(server: str, tls_server: tuple[str, int]) -> Iterator[tuple[str, list[str]]]:
+    """A forward proxy on 127.0.0.1 in front of the test servers: (its URL, what it was asked)."""
+    httpd, seen = _proxy_server(server, tls_server)
+    _serve(httpd)
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", seen
+    _stop(httpd)
+
+
+@pytest.fixture
+def tls_proxy(
+    server: str, tls_server: tuple[str, int], test_ca: trustme.CA
+) -> Iterator[tuple[str, list[str]]]:
+    """The same proxy reached over TLS (an ``https://`` proxy URL)."""
+    httpd, seen = _proxy_server(server, tls_server)
+    _serve(_with_tls(httpd, test_ca, "127.0.0.1"))
+    yield f"https://127.0.0.1:{httpd.server_address[1]}", seen
+    _stop(httpd)
 
 
 def _settings(temp_dir: Path, **overrides: object) -> Settings:
@@ -291,6 +374,46 @@ async def test_download_through_the_environments_proxy(
         assert fetched.kind == "png" and fetched.read_bytes() == PNG
     assert seen == ["http://files.kairo.invalid/doc.png?token=t"]
     assert _leftovers(temp_dir) == []
+
+
+async def test_https_download_tunnels_through_the_proxy(
+    proxy: tuple[str, list[str]], trusted_ca: None, temp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An https:// file goes through the proxy by CONNECT; the file's own certificate is checked
+    against the environment's CA bundle, and the proxy's address is let through as the peer."""
+    url, seen = proxy
+    monkeypatch.setenv("HTTPS_PROXY", url)
+    settings = _settings(temp_dir, fetch_allowed_hosts=[])
+    async with await fetch(f"https://{TLS_HOST}/doc.png?token=t", settings) as fetched:
+        assert fetched.kind == "png" and fetched.read_bytes() == PNG
+    assert seen == [f"CONNECT {TLS_HOST}:443"]
+
+
+async def test_https_proxy_verified_with_the_environments_ca(
+    tls_proxy: tuple[str, list[str]],
+    trusted_ca: None,
+    temp_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A proxy reached over TLS is verified with SSL_CERT_FILE too, not only the files behind it
+    (a company's proxy often has a certificate from the company's own CA)."""
+    url, seen = tls_proxy
+    monkeypatch.setenv("HTTP_PROXY", url)
+    settings = _settings(temp_dir, fetch_allowed_hosts=[])
+    async with await fetch(f"http://{TLS_HOST}/doc.png", settings) as fetched:
+        assert fetched.read_bytes() == PNG
+    assert seen == [f"http://{TLS_HOST}/doc.png"]
+
+
+async def test_https_proxy_with_an_untrusted_certificate_is_refused(
+    tls_proxy: tuple[str, list[str]], temp_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, seen = tls_proxy
+    monkeypatch.setenv("HTTP_PROXY", url)
+    settings = _settings(temp_dir, fetch_allowed_hosts=[])
+    with pytest.raises(TransientError, match="CERTIFICATE_VERIFY_FAILED"):
+        await fetch(f"http://{TLS_HOST}/doc.png", settings)
+    assert seen == [] and _leftovers(temp_dir) == []
 
 
 @pytest.mark.parametrize(
