@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections import Counter, OrderedDict
@@ -45,6 +46,9 @@ APP_NAME = "kairo"
 _TRACES_KEPT = 200
 STOP_SECONDS = 40
 """How long a stop may spend giving jobs back: ``kairo-ray down`` waits a minute for it."""
+PREPARE_GRACE_SECONDS = 2.0
+"""How long a claimed job being fetched and opened holds back the next claim. Longer (a slow
+file host) and the next job is claimed anyway, so the cluster does not idle behind a download."""
 
 
 def root_cause(exc: BaseException) -> BaseException:
@@ -69,7 +73,9 @@ class QueueDriver:
         self._active: dict[UUID, Job] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._pages_waiting = 0
-        self._preparing: set[UUID] = set()  # claim tokens of jobs not yet split into pages
+        # Claim tokens of jobs not yet split into pages, with when they were claimed.
+        self._preparing: dict[UUID, float] = {}
+        self._claims = itertools.count()  # claim order: whose pages get slots first
         self._page_slots = PageSlots(lambda: self._capacity()[1])
         self._cluster_cpus = (0.0, 1)
         self._traces: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
@@ -236,26 +242,41 @@ class QueueDriver:
         while not self._stopping:
             max_jobs, _ = self._capacity()
             # A new claim only when no claimed page is waiting for a slot, nor a claimed job for
-            # its page count: a job held but not worked on is a lease another cluster could have
-            # used, and the earlier job's pages would race the later one's for the window. So
-            # the pages of at most one job wait at a time, the earliest claimed job's first.
-            while len(self._active) < max_jobs and self._pages_waiting == 0 and not self._preparing:
+            # its page count (unless its download is slow): a job held but not worked on is a
+            # lease another cluster could have used. Pages get slots in claim order, so the
+            # earliest claimed job's pages run first.
+            while (
+                len(self._active) < max_jobs
+                and self._pages_waiting == 0
+                and self._claims_held_back_for() == 0
+            ):
                 job = await self._queue.claim()
                 if job is None:
                     break
                 self._active[job.queue_id] = job
-                self._preparing.add(job.claim_token)
-                task = asyncio.create_task(self._run_job(job))
+                self._preparing[job.claim_token] = time.monotonic()
+                task = asyncio.create_task(self._run_job(job, next(self._claims)))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             self._metrics.queue_depth.set(await self._queue.queue_size())
             self._metrics.jobs_in_flight.set(len(self._active))
             await self._sleep(wake)
 
+    def _claims_held_back_for(self) -> float:
+        """Seconds until no job being fetched and opened holds back the next claim (0: none)."""
+        if not self._preparing:
+            return 0.0
+        latest = max(self._preparing.values())
+        return max(0.0, latest + PREPARE_GRACE_SECONDS - time.monotonic())
+
     async def _sleep(self, wake: Any) -> None:
-        """Until NOTIFY, a job of ours finishing (room to claim again), or the poll interval."""
+        """Until NOTIFY, a job of ours finishing (room to claim again), a slow download no longer
+        holding back claims, or the poll interval."""
+        timeout = self._settings.poll_interval_seconds
+        if held_back := self._claims_held_back_for():
+            timeout = min(timeout, held_back)
         waiters = {
-            asyncio.ensure_future(wake.wait(self._settings.poll_interval_seconds)),
+            asyncio.ensure_future(wake.wait(timeout)),
             asyncio.ensure_future(self._room.wait()),
         }
         try:
@@ -301,7 +322,7 @@ class QueueDriver:
 
     # --- one job ----------------------------------------------------------------------------
 
-    async def _run_job(self, job: Job) -> None:
+    async def _run_job(self, job: Job, order: int) -> None:
         ctx = job_context(job, instance_id=self._settings.vps_instance_id)
         started = time.monotonic()
         work = asyncio.current_task()
@@ -310,7 +331,7 @@ class QueueDriver:
         outcome = "completed"
         log.info("job claimed", extra=ctx)
         try:
-            result = await self._process(job)
+            result = await self._process(job, order)
             self._progress_of(job)["stage"] = "storing"
             # No heartbeat may race the completion for the job's row lock: the commit settles it.
             keeper.cancel()
@@ -347,7 +368,7 @@ class QueueDriver:
             # before this run notices it lost it: then the entry is the new claim's.
             if self._active.get(job.queue_id) is job:
                 del self._active[job.queue_id]
-            self._preparing.discard(job.claim_token)
+            self._preparing.pop(job.claim_token, None)
             self._outcomes[outcome] += 1
             self._metrics.jobs_finished.inc(tags={"outcome": outcome})
             self._metrics.job_seconds.observe(time.monotonic() - started)
@@ -377,14 +398,14 @@ class QueueDriver:
                 self._progress.popitem(last=False)
         return self._progress[key]
 
-    async def _process(self, job: Job) -> DocumentResult:
+    async def _process(self, job: Job, order: int) -> DocumentResult:
         progress = self._progress_of(job)
         progress["stage"] = "fetching"
         async with await fetch(job.file_url, self._settings, job.file_type) as fetched:
             data = fetched.read_bytes()
         with open_document(data, self._settings, job.file_type) as document:
             page_count = document.page_count
-        pages = await self._ocr_pages(job, data, page_count)
+        pages = await self._ocr_pages(job, data, page_count, order)
         text = document_text(pages)
         progress["stage"] = "embedding"
         chunks = await self._embed.chunk.remote(pages)
@@ -405,20 +426,22 @@ class QueueDriver:
             chunks=embedded,
         )
 
-    async def _ocr_pages(self, job: Job, data: bytes, page_count: int) -> list[PageResult]:
-        """Each page as a Ray task, at most the page window at once across all jobs, in page
-        order (:class:`PageSlots`), once the page workers the driver started with are ready."""
-        await self._page_workers_ready.wait()
-        data_ref = ray.put(data)
+    async def _ocr_pages(
+        self, job: Job, data: bytes, page_count: int, order: int
+    ) -> list[PageResult]:
+        """Each page as a Ray task, at most the page window at once across all jobs, in claim
+        then page order (:class:`PageSlots`), once the page workers the driver started with are
+        ready. The pages count as waiting from the start, so no job is claimed while they wait
+        for those workers either."""
         progress = self._progress_of(job)
         progress.update(stage="ocr", pages=page_count, pages_done=0)
         self._pages_waiting += page_count
-        self._preparing.discard(job.claim_token)
+        self._preparing.pop(job.claim_token, None)
         waiting = page_count
 
         async def one(page_number: int) -> dict[str, Any]:
             nonlocal waiting
-            await self._page_slots.acquire(page_number)
+            await self._page_slots.acquire((order, page_number))
             waiting -= 1
             self._pages_waiting -= 1
             if self._pages_waiting == 0:
@@ -436,6 +459,8 @@ class QueueDriver:
             return outcome
 
         try:
+            await self._page_workers_ready.wait()
+            data_ref = ray.put(data)
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(one(n)) for n in range(1, page_count + 1)]
         except BaseExceptionGroup as failed:

@@ -2,8 +2,8 @@
 
 A bounded window with a synchronous release, a waiter cancelled at any point neither holding
 nor leaking a slot, and a limit read again at every grant. Waiting pages are granted by the
-key they wait with; the driver uses the page number (it claims a new job only when no page of
-the last one waits, so pages of two jobs never wait at once).
+key they wait with; the driver uses (claim order, page number), so the earliest claimed
+document's pages run first and in order.
 """
 
 from __future__ import annotations

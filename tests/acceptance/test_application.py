@@ -7,13 +7,16 @@ result. Real scans from ../shared/eval, a real PostgreSQL with pgvector.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import asyncpg
@@ -382,6 +385,54 @@ def test_cli_submit_wait_status_and_search(processed: dict, kairo_cluster, eval_
     result = _cli(kairo_cluster, "submit", "/no/such/file.pdf")
     assert result.returncode == 2
     assert "no such file" in result.stderr
+
+
+async def test_a_slow_download_does_not_hold_back_the_next_job(
+    processed: dict, kairo_cluster: RunningCluster, eval_dir: Path
+) -> None:
+    """A file host that answers only after 15 s (a local server standing in for a slow storage
+    host, an internet host that cannot exist here). The document queued after it is claimed once
+    PREPARE_GRACE_SECONDS pass and is done before the slow file arrives; then that one is done
+    too. Before, no job was claimed while another was being fetched."""
+    body = (eval_dir / SIOEN_PNG).read_bytes()
+    answered: list[float] = []
+
+    class SlowHost(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            time.sleep(15)
+            answered.append(time.time())
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowHost)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    conn = await asyncpg.connect(kairo_cluster.env["DATABASE_URL"], statement_cache_size=0)
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/scan.png"
+        slow = await insert_document(conn, url, "image/png")
+        deadline = time.monotonic() + 30
+        while (
+            await conn.fetchval("SELECT status FROM ocr_queue WHERE document_id = $1", slow)
+            != "processing"
+        ):
+            assert time.monotonic() < deadline, "the slow document was never claimed"
+            await asyncio.sleep(0.2)
+        fast = await insert_document(conn, str(eval_dir / PHOTOTEST_TIF), None)
+        outcome = await wait_done(conn, [slow, fast], timeout=120)
+        assert {row["status"] for row in outcome.values()} == {"completed"}, outcome
+        fast_done = await conn.fetchval(
+            "SELECT completed_at FROM ocr_queue WHERE document_id = $1", fast
+        )
+    finally:
+        await conn.close()
+        server.shutdown()
+        server.server_close()
+    assert fast_done.timestamp() < answered[0], "the next job waited for the slow download"
 
 
 def test_admin_can_requeue_and_cancel_jobs(processed: dict, kairo_cluster) -> None:
