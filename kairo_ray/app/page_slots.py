@@ -2,8 +2,8 @@
 
 A bounded window with a synchronous release, a waiter cancelled at any point neither holding
 nor leaking a slot, and a limit read again at every grant. Waiting pages are granted by the
-key they wait with; the driver uses (claim order, page number), so the earliest claimed
-document's pages run first and in order.
+key they wait with; the driver uses (claim order, page number), so among pages waiting at once
+the earliest claimed document's go first, in order.
 """
 
 from __future__ import annotations

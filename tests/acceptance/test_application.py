@@ -180,9 +180,10 @@ async def test_next_job_is_claimed_once_the_first_ones_pages_have_slots(
     processed: dict, kairo_cluster
 ) -> None:
     """Galdos (5 pages, 5.4 MB) was inserted first. The next document is claimed only when
-    Galdos's last page got a slot, which with a window of 3 is when its second page is done.
-    Claimed at once, the smaller file, fetched sooner, took the window first and the first
-    document finished last."""
+    Galdos's last page got a slot, which with a window of 3 is when its second page is done: a
+    local file is read and opened well within PREPARE_GRACE_SECONDS, so the claim waits for the
+    pages, not the grace. Claimed at once, the next job would have held a lease while Galdos's
+    pages filled the window."""
     import ray
 
     from kairo_ray.app.driver import DRIVER_NAME, NAMESPACE
@@ -390,16 +391,18 @@ def test_cli_submit_wait_status_and_search(processed: dict, kairo_cluster, eval_
 async def test_a_slow_download_does_not_hold_back_the_next_job(
     processed: dict, kairo_cluster: RunningCluster, eval_dir: Path
 ) -> None:
-    """A file host that answers only after 15 s (a local server standing in for a slow storage
-    host, an internet host that cannot exist here). The document queued after it is claimed once
-    PREPARE_GRACE_SECONDS pass and is done before the slow file arrives; then that one is done
-    too. Before, no job was claimed while another was being fetched."""
+    """A file host that does not answer (a local server standing in for a slow storage host, an
+    internet host that cannot exist here) until the scan queued after it is done, 25 s at most
+    (FETCH_TIMEOUT_SECONDS is 30). The scan is claimed once PREPARE_GRACE_SECONDS pass, so it is
+    done while the slow file is still on its way; then that one completes too. Before, no job was
+    claimed while another was being fetched: the scan waited for the 25 s."""
     body = (eval_dir / SIOEN_PNG).read_bytes()
+    release = threading.Event()
     answered: list[float] = []
 
     class SlowHost(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            time.sleep(15)
+            release.wait(25)
             answered.append(time.time())
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
@@ -423,16 +426,16 @@ async def test_a_slow_download_does_not_hold_back_the_next_job(
             assert time.monotonic() < deadline, "the slow document was never claimed"
             await asyncio.sleep(0.2)
         fast = await insert_document(conn, str(eval_dir / PHOTOTEST_TIF), None)
-        outcome = await wait_done(conn, [slow, fast], timeout=120)
+        fast_outcome = await wait_done(conn, [fast], timeout=120)
+        assert not answered, "the next job waited for the slow download"
+        release.set()
+        outcome = await wait_done(conn, [slow], timeout=120) | fast_outcome
         assert {row["status"] for row in outcome.values()} == {"completed"}, outcome
-        fast_done = await conn.fetchval(
-            "SELECT completed_at FROM ocr_queue WHERE document_id = $1", fast
-        )
     finally:
+        release.set()
         await conn.close()
         server.shutdown()
         server.server_close()
-    assert fast_done.timestamp() < answered[0], "the next job waited for the slow download"
 
 
 def test_admin_can_requeue_and_cancel_jobs(processed: dict, kairo_cluster) -> None:
