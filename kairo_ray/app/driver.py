@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import time
 from collections import Counter, OrderedDict
@@ -73,9 +72,9 @@ class QueueDriver:
         self._active: dict[UUID, Job] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._pages_waiting = 0
-        # Claim tokens of jobs not yet split into pages, with when they were claimed.
+        # Claim tokens of jobs not yet split into pages, with when they were claimed: that
+        # holds back the next claim for a while, then orders their pages for slots.
         self._preparing: dict[UUID, float] = {}
-        self._claims = itertools.count()  # claim order: whose pages get slots first
         self._page_slots = PageSlots(lambda: self._capacity()[1])
         self._cluster_cpus = (0.0, 1)
         self._traces: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
@@ -255,7 +254,7 @@ class QueueDriver:
                     break
                 self._active[job.queue_id] = job
                 self._preparing[job.claim_token] = time.monotonic()
-                task = asyncio.create_task(self._run_job(job, next(self._claims)))
+                task = asyncio.create_task(self._run_job(job))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             self._metrics.queue_depth.set(await self._queue.queue_size())
@@ -322,7 +321,7 @@ class QueueDriver:
 
     # --- one job ----------------------------------------------------------------------------
 
-    async def _run_job(self, job: Job, order: int) -> None:
+    async def _run_job(self, job: Job) -> None:
         ctx = job_context(job, instance_id=self._settings.vps_instance_id)
         started = time.monotonic()
         work = asyncio.current_task()
@@ -331,7 +330,7 @@ class QueueDriver:
         outcome = "completed"
         log.info("job claimed", extra=ctx)
         try:
-            result = await self._process(job, order)
+            result = await self._process(job)
             self._progress_of(job)["stage"] = "storing"
             # No heartbeat may race the completion for the job's row lock: the commit settles it.
             keeper.cancel()
@@ -398,14 +397,14 @@ class QueueDriver:
                 self._progress.popitem(last=False)
         return self._progress[key]
 
-    async def _process(self, job: Job, order: int) -> DocumentResult:
+    async def _process(self, job: Job) -> DocumentResult:
         progress = self._progress_of(job)
         progress["stage"] = "fetching"
         async with await fetch(job.file_url, self._settings, job.file_type) as fetched:
             data = fetched.read_bytes()
         with open_document(data, self._settings, job.file_type) as document:
             page_count = document.page_count
-        pages = await self._ocr_pages(job, data, page_count, order)
+        pages = await self._ocr_pages(job, data, page_count)
         text = document_text(pages)
         progress["stage"] = "embedding"
         chunks = await self._embed.chunk.remote(pages)
@@ -426,9 +425,7 @@ class QueueDriver:
             chunks=embedded,
         )
 
-    async def _ocr_pages(
-        self, job: Job, data: bytes, page_count: int, order: int
-    ) -> list[PageResult]:
+    async def _ocr_pages(self, job: Job, data: bytes, page_count: int) -> list[PageResult]:
         """Each page as a Ray task, at most the page window at once across all jobs, in claim
         then page order (:class:`PageSlots`), once the page workers the driver started with are
         ready. The pages count as waiting from the start, so no job is claimed while they wait
@@ -436,12 +433,12 @@ class QueueDriver:
         progress = self._progress_of(job)
         progress.update(stage="ocr", pages=page_count, pages_done=0)
         self._pages_waiting += page_count
-        self._preparing.pop(job.claim_token, None)
+        claimed_at = self._preparing.pop(job.claim_token, time.monotonic())
         waiting = page_count
 
         async def one(page_number: int) -> dict[str, Any]:
             nonlocal waiting
-            await self._page_slots.acquire((order, page_number))
+            await self._page_slots.acquire((claimed_at, page_number))
             waiting -= 1
             self._pages_waiting -= 1
             if self._pages_waiting == 0:
