@@ -17,10 +17,26 @@ shift || true
 block=()
 if [ "${1:-}" = "--block" ]; then block=(--block); fi
 
-exec ray start \
+token_fix="copy the head's token (\`ray get-auth-token\` on the head) into RAY_AUTH_TOKEN=... in ${KAIRO_ENV_FILE:-/etc/kairo-ray/.env}"
+if [ "$RAY_AUTH_MODE" = "token" ] && [ -z "${RAY_AUTH_TOKEN:-}" ] &&
+  [ ! -s "${RAY_AUTH_TOKEN_PATH:-$HOME/.ray/auth_token}" ]; then
+  echo "join-worker: this machine has no Ray cluster token, and the head requires one: $token_fix" >&2
+  exit 2
+fi
+
+start=(ray start \
   --address="$head" \
   --node-ip-address="$(private_ip)" \
   --metrics-export-port="${RAY_METRICS_PORT:-8080}" \
   --disable-usage-stats \
-  ${RAY_NUM_CPUS:+--num-cpus="$RAY_NUM_CPUS"} \
-  "${block[@]}"
+  ${RAY_NUM_CPUS:+--num-cpus="$RAY_NUM_CPUS"})
+
+if [ "${#block[@]}" -gt 0 ]; then exec "${start[@]}" "${block[@]}"; fi
+if ! err=$("${start[@]}" 2>&1 >/dev/null); then
+  echo "$err" | tail -n 5 >&2
+  if echo "$err" | grep -qi "authentication\|token"; then
+    echo "join-worker: the head refused this node's Ray token: $token_fix" >&2
+  fi
+  exit 1
+fi
+echo "joined the kairo-ray cluster at $head"

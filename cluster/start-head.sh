@@ -14,6 +14,9 @@ load_env
 node_ip="$(private_ip)"
 port="${RAY_PORT:-6379}"
 
+# Ray refuses to start a head without a token and does not create one: make sure there is one.
+kairo-ray token
+
 ray start --head \
   --node-ip-address="$node_ip" \
   --port="$port" \

@@ -129,6 +129,8 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 
     info = up(settings, address=args.address)
     driver = info["driver"]
+    if info["token"]:
+        print(info["token"])
     print(f"Ray cluster     {info['ray_address']}" + (" (started)" if info["started_head"] else ""))
     print(f"database        {info['database']}")
     print(f"HTTP API        {info['api_url']}  (try {info['api_url']}/health)")
@@ -146,6 +148,14 @@ def _down(args: argparse.Namespace, settings: Settings) -> int:
 
     down(settings, address=args.address, stop_ray=not args.keep_ray)
     print("kairo-ray stopped")
+    return 0
+
+
+def _token(args: argparse.Namespace, settings: Settings) -> int:
+    from kairo_ray.ray_token import ensure_token
+
+    token = ensure_token()
+    print(token.describe() if token else "RAY_AUTH_MODE is not 'token': Ray needs no token")
     return 0
 
 
@@ -407,6 +417,15 @@ def _add_cluster_commands(subparsers: argparse._SubParsersAction) -> None:
     requeue.add_argument("job_id", type=UUID)
     requeue.add_argument("--priority", type=int, choices=range(1, 11), metavar="1-10")
     requeue.set_defaults(handler=_requeue)
+
+    token = subparsers.add_parser(
+        "token",
+        help="make sure this machine has a Ray cluster token; say where it is",
+        description="Ray refuses to start a head without a token: this creates ~/.ray/auth_token "
+        "(as `ray get-auth-token --generate`, owner-only) when Ray finds none, and says how "
+        "worker VPSes get it.",
+    )
+    token.set_defaults(handler=_token)
 
     migrate = subparsers.add_parser("migrate", help="apply the schema migrations")
     migrate.set_defaults(handler=_migrate)

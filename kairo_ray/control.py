@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import socket
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+from kairo_ray.ray_token import RayCommandError, TokenInfo, ensure_token, run_ray
 from kairo_ray.settings import Settings
 
 log = logging.getLogger("kairo_ray.control")
@@ -50,13 +49,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
             value = "true" if value else "false"
         env[name.upper()] = str(value)
     return env
-
-
-def _ray_cli() -> str:
-    ray = shutil.which("ray")
-    if ray is None:
-        raise RuntimeError("the 'ray' command is not on PATH: is kairo-ray installed here?")
-    return ray
 
 
 def _address_file(settings: Settings) -> Path:
@@ -96,8 +88,17 @@ def connect(address: str) -> None:
 
     from kairo_ray.app.driver import NAMESPACE
 
-    if not ray.is_initialized():
+    if ray.is_initialized():
+        return
+    try:
         ray.init(address=address, namespace=NAMESPACE, logging_level="ERROR", log_to_driver=False)
+    except Exception as exc:  # Ray raises several kinds here; each means the same to a user
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise RayCommandError(
+            f"cannot join the Ray cluster at {address}: {reason}. If that is a stale local "
+            "session, `ray stop --force` ends it; a cluster started elsewhere needs its token "
+            "in RAY_AUTH_TOKEN"
+        ) from None
 
 
 def disconnect() -> None:
@@ -107,20 +108,55 @@ def disconnect() -> None:
     ray.shutdown()
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something already listens on host:port (we could not bind it ourselves)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # As servers do: a closed connection's TIME_WAIT does not keep the port taken.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def check_ports_free(ports: list[tuple[str, str, int, str]]) -> None:
+    """Refuse to start what needs a port another program holds: ``(what, host, port, fix)``."""
+    for what, host, port, fix in ports:
+        if port_in_use(host, port):
+            raise RayCommandError(
+                f"port {port} on {host} ({what}) is already in use by another program: {fix}"
+            )
+
+
+STALE_RAY = "stop it, or `ray stop --force` if it is a stale Ray session"
+
+
+def head_ports(settings: Settings, node_ip: str = "127.0.0.1") -> list[tuple[str, str, int, str]]:
+    """The ports a new local head and its HTTP API take, for :func:`check_ports_free`."""
+    return [
+        ("Ray's GCS", node_ip, RAY_PORT, STALE_RAY),
+        ("Ray's dashboard", "127.0.0.1", DASHBOARD_PORT, STALE_RAY),
+        ("API_PORT", settings.api_host, settings.api_port, "stop it, or set API_PORT"),
+    ]
+
+
 def start_local_head(env: dict[str, str], node_ip: str = "127.0.0.1") -> str:
     """``ray start --head`` on this machine; the environment given reaches every worker."""
-    command = [
-        _ray_cli(),
-        "start",
-        "--head",
-        f"--node-ip-address={node_ip}",
-        f"--port={RAY_PORT}",
-        "--dashboard-host=127.0.0.1",
-        f"--dashboard-port={DASHBOARD_PORT}",
-        "--disable-usage-stats",
-    ]
-    subprocess.run(
-        command, check=True, env={**SERVE_TUNING_ENV, **os.environ, **env}, capture_output=True
+    run_ray(
+        [
+            "start",
+            "--head",
+            f"--node-ip-address={node_ip}",
+            f"--port={RAY_PORT}",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={DASHBOARD_PORT}",
+            "--disable-usage-stats",
+        ],
+        what="starting the local Ray head",
+        hint="`ray stop --force` ends a stale local session; then run `kairo-ray up` again",
+        env={**SERVE_TUNING_ENV, **os.environ, **env},
     )
     return f"{node_ip}:{RAY_PORT}"
 
@@ -156,13 +192,18 @@ def up(settings: Settings, address: str | None = None) -> dict[str, Any]:
     from kairo_ray.db.embedded import ensure_database_url
     from kairo_ray.db.migrate import migrate_url
 
+    address = address or find_cluster(settings)
+    started_head = address is None
+    token: TokenInfo | None = None
+    if started_head:
+        # Checked before anything starts: a new head needs a token (joining an existing cluster
+        # uses the one it was started with) and free ports.
+        token = ensure_token()
+        check_ports_free(head_ports(settings))
     env = settings_env(settings)
     database_url = ensure_database_url(settings)
     env["DATABASE_URL"] = database_url
     migrate_url(database_url)
-
-    address = address or find_cluster(settings)
-    started_head = address is None
     if address is None:
         address = start_local_head(env)
         _address_file(settings).parent.mkdir(parents=True, exist_ok=True)
@@ -181,6 +222,7 @@ def up(settings: Settings, address: str | None = None) -> dict[str, Any]:
     return {
         "ray_address": address,
         "started_head": started_head,
+        "token": token.describe() if token else None,
         "database": "embedded" if not settings.database_url else "DATABASE_URL",
         "database_url": database_url,
         "api_url": f"http://{host}:{settings.api_port}",
@@ -218,7 +260,7 @@ def down(settings: Settings, address: str | None = None, stop_ray: bool = True) 
         serve.shutdown()
         ray.shutdown()
         if stop_ray:
-            subprocess.run([_ray_cli(), "stop"], check=False, capture_output=True)
+            run_ray(["stop"], what="stopping Ray on this machine", hint="try `ray stop --force`")
             _address_file(settings).unlink(missing_ok=True)
     if not settings.database_url:
         stop_embedded(settings)

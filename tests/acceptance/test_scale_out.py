@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from kairo_ray.db.connector import connect
+from kairo_ray.ray_token import ensure_token
 
 pytestmark = [pytest.mark.slow, pytest.mark.netns, pytest.mark.timeout(1500)]
 
@@ -100,6 +101,7 @@ def two_nodes(
         "RAY_AUTH_MODE": "token",
         "KAIRO_ENV_FILE": str(work / "no-such.env"),
     }
+    ensure_token(env)  # as `kairo-ray up` and cluster/start-head.sh do on a new machine
     _run("ray", "stop", "--force", env=env, check=False)
     worker: subprocess.Popen | None = None
     try:
