@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kairo_ray.auth import ensure_service_token
 from kairo_ray.ray_token import RayCommandError, TokenInfo, ensure_token, run_ray
-from kairo_ray.settings import Settings
+from kairo_ray.settings import REQUIRED_SECRETS_ENV, SECRET_SETTINGS, Settings
 
 log = logging.getLogger("kairo_ray.control")
 
@@ -32,17 +33,20 @@ metrics every 0.1 s by default; for document jobs that take seconds this only ta
 on 2 cores the controller and GCS used 2.6 fewer CPU-seconds in the 44-page e2e benchmark."""
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
+def settings_env(settings: Settings, *, secrets: bool = False) -> dict[str, str]:
     """The settings this process was given, as environment variables for replicas and the driver.
 
     Only explicitly set values travel (environment or .env), so a node's own environment still
-    supplies the rest.
+    supplies the rest. Secrets only with ``secrets=True``: for the environment of a ``ray start``
+    this process runs, never for a runtime_env (Ray's dashboard shows those).
     """
     env: dict[str, str] = {}
     for name in sorted(settings.model_fields_set):
         value = getattr(settings, name)
-        if value is None:
+        if value is None or (name in SECRET_SETTINGS and not secrets):
             continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
         if isinstance(value, list):
             value = ",".join(str(item) for item in value)
         elif isinstance(value, bool):
@@ -142,8 +146,21 @@ def head_ports(settings: Settings, node_ip: str = "127.0.0.1") -> list[tuple[str
     ]
 
 
+def replica_env(settings: Settings) -> dict[str, str]:
+    """What the replicas and the driver get in their runtime_env: the explicit settings without
+    secrets, the names of those secrets (each node must have them in its own environment), and
+    DATA_DIR, where they find the embedded database when DATABASE_URL is unset."""
+    env = settings_env(settings)
+    required = sorted(name.upper() for name in SECRET_SETTINGS & settings.model_fields_set)
+    if required:
+        env[REQUIRED_SECRETS_ENV] = ",".join(required)
+    env["DATA_DIR"] = str(settings.data_dir.expanduser().resolve())
+    return env
+
+
 def start_local_head(env: dict[str, str], node_ip: str = "127.0.0.1") -> str:
-    """``ray start --head`` on this machine; the environment given reaches every worker."""
+    """``ray start --head`` on this machine; the environment given (secrets included) is every
+    Ray process's own, where replicas read secrets, and is not shown by the dashboard."""
     run_ray(
         [
             "start",
@@ -200,12 +217,12 @@ def up(settings: Settings, address: str | None = None) -> dict[str, Any]:
         # uses the one it was started with) and free ports.
         token = ensure_token()
         check_ports_free(head_ports(settings))
-    env = settings_env(settings)
+    ensure_service_token(settings)  # this machine's CLI and API share it (kairo_ray.auth)
     database_url = ensure_database_url(settings)
-    env["DATABASE_URL"] = database_url
-    migrate_url(database_url)
+    migrate_url(database_url, settings=settings)
+    env = replica_env(settings)
     if address is None:
-        address = start_local_head(env)
+        address = start_local_head({**settings_env(settings, secrets=True), **env})
         _address_file(settings).parent.mkdir(parents=True, exist_ok=True)
         _address_file(settings).write_text(address)
     connect(address)
@@ -224,7 +241,6 @@ def up(settings: Settings, address: str | None = None) -> dict[str, Any]:
         "started_head": started_head,
         "token": token.describe() if token else None,
         "database": "embedded" if not settings.database_url else "DATABASE_URL",
-        "database_url": database_url,
         "api_url": f"http://{host}:{settings.api_port}",
         "dashboard_url": f"http://127.0.0.1:{DASHBOARD_PORT}",
         "driver": status,

@@ -8,20 +8,44 @@ A wrong value stops start-up with :class:`ConfigError`, naming the variable and 
 from __future__ import annotations
 
 import os
+import re
 import socket
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 EMBEDDING_DIMENSION = 384
 """Width of ``document_embeddings.embedding``: the column is ``vector(384)`` in Kairo's schema."""
 
 
+SECRET_SETTINGS = frozenset(
+    {
+        "database_url",
+        "database_listen_url",
+        "api_admin_token",
+        "api_service_token",
+        "webhook_secret",
+        "supabase_jwt_secret",
+    }
+)
+"""Settings held as :class:`SecretStr` (they never print) and never shipped in a runtime_env,
+which Ray's dashboard shows: every node reads them from its own environment."""
+
+REQUIRED_SECRETS_ENV = "KAIRO_REQUIRED_SECRETS"
+"""Names of the secrets ``kairo-ray up`` was given, shipped (names only) to the replicas so that a
+node whose environment lacks one refuses to start instead of silently running without it."""
+
+
 class ConfigError(ValueError):
     """Raised when the environment holds a value kairo-ray cannot run with."""
+
+
+def secret(value: SecretStr | None) -> str | None:
+    """The plain value of an optional secret setting."""
+    return value.get_secret_value() if value is not None else None
 
 
 def _default_data_dir() -> Path:
@@ -52,11 +76,11 @@ class Settings(BaseSettings):
     )
 
     # --- database -------------------------------------------------------------------------------
-    database_url: str | None = Field(
+    database_url: SecretStr | None = Field(
         default=None,
         description="PostgreSQL URL. Supabase: its pooler on port 6543. Unset: embedded server.",
     )
-    database_listen_url: str | None = Field(
+    database_listen_url: SecretStr | None = Field(
         default=None,
         description="Direct (session) URL used only for LISTEN/NOTIFY when DATABASE_URL goes "
         "through pgbouncer in transaction mode; unset means poll only behind a pooler.",
@@ -87,13 +111,34 @@ class Settings(BaseSettings):
     max_file_size_mb: float = Field(default=50.0, gt=0)
     fetch_timeout_seconds: float = Field(default=30.0, gt=0)
     fetch_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    fetch_allow_local_paths: bool = True
+    fetch_allow_local_paths: bool | None = Field(
+        default=None,
+        description="Accept local paths and file:// URLs in documents.file_url. Unset: only with "
+        "the embedded database (one machine, `kairo-ray submit FILE`); with DATABASE_URL a "
+        "file_url comes from Kairo's users and a local path would read this server's disk.",
+    )
+    fetch_local_dirs: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="When set, local paths are accepted only inside these directories (and with "
+        "DATABASE_URL set, they allow local paths there unless FETCH_ALLOW_LOCAL_PATHS=false).",
+    )
 
     # --- render ---------------------------------------------------------------------------------
     render_dpi: int = Field(default=200, ge=50, le=600)
     max_pages: int = Field(default=500, ge=1)
     max_page_pixels: int = Field(default=90_000_000, ge=1_000_000)
     text_layer_min_chars: int = Field(default=50, ge=0)
+    open_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest time to open a document and count its pages (a separate process, "
+        "killed after this): a crafted file cannot hold a worker or the API.",
+    )
+    page_timeout_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="Longest time for one page (render and OCR); its task is killed after this.",
+    )
 
     # --- OCR ------------------------------------------------------------------------------------
     ocr_engine: str = Field(
@@ -151,22 +196,63 @@ class Settings(BaseSettings):
     # --- webhook --------------------------------------------------------------------------------
     webhook_enabled: bool = False
     webhook_url: str | None = None
-    webhook_secret: str | None = None
+    webhook_secret: SecretStr | None = None
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_max_attempts: int = Field(default=5, ge=1)
 
     # --- API and cluster ------------------------------------------------------------------------
-    api_host: str = "0.0.0.0"
+    api_host: str = Field(
+        default="127.0.0.1",
+        description="Where the HTTP API listens. Behind the TLS reverse proxy on the same machine "
+        "(deployments/), loopback; a private address for a proxy elsewhere. Never 0.0.0.0 on "
+        "a machine with a public address.",
+    )
     api_port: int = Field(default=8000, ge=1, le=65535)
-    api_admin_token: str | None = None
+    api_admin_token: SecretStr | None = None
+    api_service_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token of Kairo's back end: every document, optionally scoped to one "
+        "user with X-Kairo-User-Id. Unset: the token `kairo-ray up` keeps in "
+        "DATA_DIR/api_service_token (this machine's CLI uses it).",
+    )
+    supabase_jwt_secret: SecretStr | None = Field(
+        default=None, description="The Supabase project's JWT secret: users' HS256 tokens."
+    )
+    supabase_jwt_public_keys: str | None = Field(
+        default=None,
+        description="PEM public keys or a JWKS JSON document: users' ES256/RS256 tokens.",
+    )
+    supabase_jwks_url: str | None = Field(
+        default=None,
+        description="The project's JWKS endpoint (https://PROJECT.supabase.co/auth/v1/.well-known/"
+        "jwks.json); its keys are cached for JWKS_CACHE_SECONDS.",
+    )
+    jwks_cache_seconds: int = Field(default=600, ge=10)
+    supabase_jwt_audience: str = "authenticated"
+    supabase_jwt_issuer: str | None = None
+    documents_owner_column: str = Field(
+        default="user_id",
+        description="The column of documents holding its owner's Supabase user id (auth.uid()).",
+    )
     max_concurrent_adhoc_ocr: int = Field(default=4, ge=1)
+    max_adhoc_pages: int = Field(
+        default=20,
+        ge=1,
+        description="Pages one POST /api/ocr may hold; longer documents are queued instead.",
+    )
+    adhoc_ocr_rate_limit: str = Field(
+        default="20/minute", description="POST /api/ocr per caller (limits' notation)."
+    )
+    api_rate_limit: str = Field(
+        default="120/minute", description="Other authenticated calls per caller."
+    )
     ray_address: str | None = None
 
     # --- logging --------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_file: Path | None = None
 
-    @field_validator("ocr_language", "fetch_allowed_hosts", mode="before")
+    @field_validator("ocr_language", "fetch_allowed_hosts", "fetch_local_dirs", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -181,13 +267,30 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("database_url", "database_listen_url")
+    @field_validator("database_url", "database_listen_url", mode="before")
     @classmethod
-    def _postgres_url(cls, value: str | None) -> str | None:
-        if value in (None, ""):
+    def _postgres_url(cls, value: object) -> object:
+        plain = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if plain in (None, ""):
             return None
-        if not value.startswith(("postgres://", "postgresql://")):
+        if not isinstance(plain, str) or not plain.startswith(("postgres://", "postgresql://")):
+            # The value itself is not echoed: it may hold a password.
             raise ValueError("must start with postgresql:// (or postgres://)")
+        return plain
+
+    @field_validator(
+        "api_admin_token", "api_service_token", "webhook_secret", "supabase_jwt_secret",
+        mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _empty_secret(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("documents_owner_column")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+            raise ValueError("must be a lower-case SQL column name (letters, digits, _)")
         return value
 
     @model_validator(mode="after")
@@ -207,6 +310,13 @@ class Settings(BaseSettings):
                 f"({self.ocr_threads_per_engine} > {self.worker_threads})"
             )
         return self
+
+    @property
+    def local_paths_allowed(self) -> bool:
+        """FETCH_ALLOW_LOCAL_PATHS, else: with the embedded database, or inside FETCH_LOCAL_DIRS."""
+        if self.fetch_allow_local_paths is not None:
+            return self.fetch_allow_local_paths
+        return self.database_url is None or bool(self.fetch_local_dirs)
 
     @cached_property
     def max_file_size_bytes(self) -> int:
@@ -236,13 +346,33 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read the settings, turning pydantic's report into one readable :class:`ConfigError`."""
+    """Read the settings, turning pydantic's report into one readable :class:`ConfigError`.
+
+    A secret's value is never part of the message.
+    """
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
+            field = next((str(part) for part in err["loc"] if isinstance(part, str)), "")
             name = "_".join(str(part) for part in err["loc"] if isinstance(part, str)).upper()
             message = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{name}: {message} (got {err.get('input')!r})" if name else message)
+            got = "" if field in SECRET_SETTINGS else f" (got {err.get('input')!r})"
+            problems.append(f"{name}: {message}{got}" if name else message)
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+    _check_required_secrets(settings)
+    return settings
+
+
+def _check_required_secrets(settings: Settings) -> None:
+    """Refuse to run without a secret the cluster was started with (see REQUIRED_SECRETS_ENV)."""
+    required = [name for name in os.environ.get(REQUIRED_SECRETS_ENV, "").split(",") if name]
+    missing = [name for name in required if getattr(settings, name.lower(), None) is None]
+    if missing:
+        names = ", ".join(missing)
+        raise ConfigError(
+            f"{names} not set on this node: secrets are not shipped to replicas (Ray's dashboard "
+            "would show them); put them in this node's environment (/etc/kairo-ray/.env, read "
+            "by `ray start`)"
+        )

@@ -55,7 +55,7 @@ async def send_webhook(settings: Settings, payload: dict[str, Any]) -> bool:
             headers = {
                 "Content-Type": "application/json",
                 TIMESTAMP_HEADER: timestamp,
-                SIGNATURE_HEADER: sign(settings.webhook_secret, timestamp, body),
+                SIGNATURE_HEADER: sign(settings.webhook_secret.get_secret_value(), timestamp, body),
             }
             try:
                 response = await client.post(settings.webhook_url, content=body, headers=headers)

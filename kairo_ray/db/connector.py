@@ -21,7 +21,7 @@ from pgvector.asyncpg import register_vector
 from kairo_ray.db.embedded import ensure_database_url, running_url
 from kairo_ray.db.queries import Q
 from kairo_ray.errors import SchemaMismatchError
-from kairo_ray.settings import Settings
+from kairo_ray.settings import Settings, secret
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +65,8 @@ def listen_url(settings: Settings, url: str | None = None) -> str | None:
     server connection other clients share and notifications would be lost.
     """
     if settings.database_listen_url:
-        return normalize_url(settings.database_listen_url)
-    url = url or settings.database_url or running_url(settings)
+        return normalize_url(secret(settings.database_listen_url) or "")
+    url = url or secret(settings.database_url) or running_url(settings)
     if url is None or is_transaction_pooler(url):
         return None
     return normalize_url(url)

@@ -90,7 +90,7 @@ def start_embedded(settings: Settings, *, cleanup_mode: CleanupMode = None) -> s
 def ensure_database_url(settings: Settings, *, cleanup_mode: CleanupMode = None) -> str:
     """DATABASE_URL when set, else the embedded server's URL (started if it is not running)."""
     if settings.database_url:
-        return settings.database_url
+        return settings.database_url.get_secret_value()
     return start_embedded(settings, cleanup_mode=cleanup_mode)
 
 

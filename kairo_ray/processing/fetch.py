@@ -3,10 +3,11 @@
 The size cap is enforced while streaming, so a huge or endless response never fills the disk.
 The file type comes from the bytes (magic numbers), not from the declared ``file_type``: uploads
 are often mislabelled and a wrong label must not route a PNG to the PDF renderer.
-Hosts that resolve to loopback, private, link-local, reserved or multicast addresses are refused
-(SSRF guard) unless listed in ``FETCH_ALLOWED_HOSTS``: before connecting (the resolved addresses,
-on every redirect hop) and again after connecting (the address actually connected to, against DNS
-rebinding), before any of the body is read.
+Hosts that resolve to any address that is not globally routable (loopback, private, CGNAT
+100.64.0.0/10, link-local, reserved, multicast...) are refused (SSRF guard) unless listed in
+``FETCH_ALLOWED_HOSTS``: before connecting (the resolved addresses, on every redirect hop), by
+connecting to the very address that was checked (no second lookup an attacker's DNS could
+answer differently), and again after connecting, before any of the body is read.
 Behind an egress proxy (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, less NO_PROXY) the proxy resolves
 and connects: a name that does not exist for this machine's resolver is left to it, what this
 machine can resolve is still checked, and a proxied request may connect to the proxy's own (often
@@ -71,9 +72,9 @@ def require_kind(head: bytes, declared: str | None = None) -> FileKind:
     kind = detect_kind(head)
     if kind is None:
         label = f" (declared {declared!r})" if declared else ""
+        # The file's bytes are not quoted: the message reaches API callers.
         raise PermanentError(
-            f"unsupported file type{label}: not a PDF, PNG, JPEG, TIFF, WebP or BMP "
-            f"(first bytes {head[:8]!r})"
+            f"unsupported file type{label}: not a PDF, PNG, JPEG, TIFF, WebP or BMP"
         )
     return kind
 
@@ -158,9 +159,12 @@ def _normalized(address: str) -> str:
 
 
 def _blocked_address(address: str) -> bool:
+    """Anything not globally routable: also 100.64.0.0/10 (CGNAT, Tailscale, some clouds'
+    metadata service), documentation and benchmarking ranges."""
     ip = ipaddress.ip_address(_normalized(address))
     return (
-        ip.is_loopback
+        not ip.is_global
+        or ip.is_loopback
         or ip.is_private
         or ip.is_link_local
         or ip.is_reserved
@@ -215,25 +219,28 @@ async def _resolve(host: str, port: int) -> frozenset[str]:
     return frozenset(_normalized(str(info[4][0])) for info in infos)
 
 
-async def check_host(url: str, settings: Settings, *, via_proxy: bool = False) -> None:
+async def check_host(
+    url: str, settings: Settings, *, via_proxy: bool = False
+) -> frozenset[str] | None:
     """Refuse URLs whose host resolves to a non-public address (SSRF), unless allow-listed.
 
-    ``via_proxy``: the proxy resolves the name, so one that does not exist for this machine's
-    resolver is the proxy's to judge (a resolver failure is not: that is transient); one that
-    resolves here is checked all the same.
+    Returns the addresses checked, to connect to one of them; None when the host is
+    allow-listed or left to the proxy. ``via_proxy``: the proxy resolves the name, so one that
+    does not exist for this machine's resolver is the proxy's to judge (a resolver failure is
+    not: that is transient); one that resolves here is checked all the same.
     """
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if not host:
-        raise PermanentError(f"URL has no host: {url!r}")
+        raise PermanentError(f"URL has no host: {_redact(url)}")
     if _allow_listed(url, settings):
-        return
+        return None
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         addresses = await _resolve(host, port)
     except socket.gaierror as exc:
         if via_proxy and exc.errno in _NO_SUCH_NAME:
-            return
+            return None
         raise TransientError(f"cannot resolve host {host!r}: {exc}") from exc
     for address in sorted(addresses):
         if _blocked_address(address):
@@ -241,6 +248,25 @@ async def check_host(url: str, settings: Settings, *, via_proxy: bool = False) -
                 f"refused URL: host {host!r} resolves to non-public address {address} "
                 "(add it to FETCH_ALLOWED_HOSTS if intended)"
             )
+    return None if via_proxy else addresses
+
+
+def pinned_request(url: str, addresses: frozenset[str] | None) -> tuple[str, dict, dict]:
+    """(URL, headers, extensions) that connect to one of the checked ``addresses`` while the
+    server still sees the name: the Host header, and for https the TLS server name (SNI), which
+    the certificate is verified against. Unchanged when there is nothing to pin."""
+    if not addresses:
+        return url, {}, {}
+    parts = urlsplit(url)
+    address = min(addresses, key=lambda a: (":" in a, a))  # IPv4 first, then a stable order
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    if "@" in parts.netloc:
+        netloc = parts.netloc.rsplit("@", 1)[0] + "@" + netloc
+    host = parts.hostname or ""
+    headers = {"Host": host if parts.port is None else f"{host}:{parts.port}"}
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return parts._replace(netloc=netloc).geturl(), headers, extensions
 
 
 def _classify_status(response: httpx.Response, url: str) -> None:
@@ -261,13 +287,14 @@ async def _download(url: str, settings: Settings, declared: str | None) -> Fetch
     current = url
     for _ in range(MAX_REDIRECTS + 1):
         proxy = proxy_for(current)
-        await check_host(current, settings, via_proxy=proxy is not None)
+        checked = await check_host(current, settings, via_proxy=proxy is not None)
+        target, headers, extensions = pinned_request(current, checked)
         proxy_peers = await _proxy_peers(proxy)
         sink = _Sink(settings)
         try:
             async with (
                 _client(proxy, timeout, tls) as client,
-                client.stream("GET", current) as response,
+                client.stream("GET", target, headers=headers, extensions=extensions) as response,
             ):
                 check_peer(response, current, settings, proxy_peers)
                 if response.is_redirect:
@@ -277,7 +304,7 @@ async def _download(url: str, settings: Settings, declared: str | None) -> Fetch
                     sink.discard()
                     current = urljoin(current, location)
                     if urlsplit(current).scheme not in ("http", "https"):
-                        raise PermanentError(f"refused redirect to {current!r}")
+                        raise PermanentError(f"refused redirect to {_redact(current)}")
                     continue
                 _classify_status(response, current)
                 length = response.headers.get("content-length")
@@ -355,6 +382,25 @@ def _copy_local(path: Path, settings: Settings, source: str, declared: str | Non
         raise
 
 
+def check_local_path(path: Path, settings: Settings) -> None:
+    """Refuse a local path unless this deployment means to read local files: with DATABASE_URL
+    set a file_url comes from Kairo's users, and ``file:///etc/shadow`` would read this server's
+    disk. FETCH_LOCAL_DIRS confines local paths to those directories (symlinks resolved)."""
+    if not settings.local_paths_allowed:
+        why = (
+            "FETCH_ALLOW_LOCAL_PATHS=false"
+            if settings.fetch_allow_local_paths is False
+            else "DATABASE_URL is set: file_url comes from users; FETCH_LOCAL_DIRS allows "
+            "named directories"
+        )
+        raise PermanentError(f"refused local path: local files are not read here ({why})")
+    if settings.fetch_local_dirs:
+        resolved = path.expanduser().resolve()
+        allowed = [d.expanduser().resolve() for d in settings.fetch_local_dirs]
+        if not any(resolved.is_relative_to(d) for d in allowed):
+            raise PermanentError("refused local path: outside FETCH_LOCAL_DIRS")
+
+
 async def fetch(url_or_path: str, settings: Settings, file_type: str | None = None) -> FetchedFile:
     """Fetch a document into TEMP_DIR and identify it; the caller cleans it up.
 
@@ -365,8 +411,7 @@ async def fetch(url_or_path: str, settings: Settings, file_type: str | None = No
     if scheme in ("http", "https"):
         return await _download(url_or_path, settings, file_type)
     if scheme in ("file", ""):
-        if not settings.fetch_allow_local_paths:
-            raise PermanentError("local paths are not allowed (FETCH_ALLOW_LOCAL_PATHS=false)")
         path = Path(unquote(parts.path)) if scheme == "file" else Path(url_or_path)
+        check_local_path(path, settings)
         return await asyncio.to_thread(_copy_local, path, settings, url_or_path, file_type)
     raise PermanentError(f"unsupported URL scheme {scheme!r}: only http(s) and local paths")

@@ -75,3 +75,28 @@ def test_ocr_malloc_tunable_joins_the_nodes_own_and_glibc_reads_both(own: str | 
     assert f"glibc.malloc.hugetlb: {hugetlb} " in listed.stdout
     if own is not None:
         assert "glibc.malloc.arena_max: 0x2 " in listed.stdout
+
+
+def test_no_secret_reaches_a_replicas_runtime_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `kairo-ray up` hands to build_app becomes each replica's runtime_env, which Ray's
+    dashboard shows: the secrets stay in the nodes' own environment."""
+    from kairo_ray.control import replica_env
+    from kairo_ray.settings import load_settings
+
+    secrets = {
+        "DATABASE_URL": "postgresql://postgres:s3cret-db@db.example:6543/postgres",
+        "API_ADMIN_TOKEN": "s3cret-admin",
+        "API_SERVICE_TOKEN": "s3cret-service",
+        "SUPABASE_JWT_SECRET": "s3cret-jwt",
+        "WEBHOOK_SECRET": "s3cret-hook",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    app = build_app({"env": replica_env(load_settings())})
+    ingress = app._bound_deployment  # bound to the two model deployments, its init args
+    deployments = [ingress, *(arg._bound_deployment for arg in ingress.init_args)]
+    assert sorted(d.name for d in deployments) == ["api", "embedder", "ocr"]
+    options = [d.ray_actor_options for d in deployments]
+    shown = str(options)
+    assert "runtime_env" in shown and "KAIRO_REQUIRED_SECRETS" in shown
+    assert "s3cret" not in shown

@@ -334,6 +334,11 @@ async def test_connection_refused_is_transient(temp_dir: Path) -> None:
         "http://0.0.0.0/doc.pdf",
         "http://224.0.0.1/doc.pdf",
         "http://[::ffff:127.0.0.1]/doc.pdf",
+        "http://100.100.100.200/latest/meta-data",  # CGNAT range: Alibaba's metadata service
+        "http://100.64.0.1/doc.pdf",  # CGNAT, Tailscale
+        "http://192.0.2.10/doc.pdf",  # documentation range, not globally routable
+        "http://198.18.0.1/doc.pdf",  # benchmarking range
+        "http://[fd7a:115c:a1e0::1]/doc.pdf",  # unique local IPv6 (Tailscale)
     ],
 )
 async def test_ssrf_refused_without_allow_list(temp_dir: Path, url: str) -> None:
@@ -586,6 +591,73 @@ async def test_local_paths(tmp_path: Path, temp_dir: Path) -> None:
         await fetch(str(source), _settings(temp_dir, fetch_allow_local_paths=False))
     with pytest.raises(PermanentError, match="file not found"):
         await fetch(str(tmp_path / "nope.pdf"), _settings(temp_dir))
+
+
+async def test_local_paths_refused_with_a_users_database(tmp_path: Path, temp_dir: Path) -> None:
+    """With DATABASE_URL set a file_url comes from Kairo's users: file:///etc/shadow must not
+    read this server's disk, and the refusal quotes nothing of the file."""
+    users_db = {"database_url": "postgresql://postgres@db.example/postgres"}
+    for reference in ("/etc/shadow", "file:///etc/shadow", "/etc/passwd"):
+        with pytest.raises(PermanentError, match=r"refused local path.*DATABASE_URL") as refused:
+            await fetch(reference, _settings(temp_dir, **users_db))
+        assert "root:" not in str(refused.value)
+    allowed = tmp_path / "scans"
+    allowed.mkdir()
+    (allowed / "scan.png").write_bytes(PNG)
+    (allowed / "escape.png").symlink_to("/etc/passwd")
+    settings = _settings(temp_dir, **users_db, fetch_local_dirs=[allowed])
+    async with await fetch(str(allowed / "scan.png"), settings) as fetched:
+        assert fetched.kind == "png"
+    for outside in ("/etc/passwd", str(allowed / "escape.png"), f"{allowed}/../../etc/passwd"):
+        with pytest.raises(PermanentError, match="outside FETCH_LOCAL_DIRS"):
+            await fetch(outside, settings)
+    assert _leftovers(temp_dir) == []
+
+
+async def test_unsupported_file_message_quotes_no_bytes(tmp_path: Path, temp_dir: Path) -> None:
+    source = tmp_path / "secret.txt"
+    source.write_bytes(b"root:$6$hash:19000:0:99999:7:::\n")
+    with pytest.raises(PermanentError, match="unsupported file type") as refused:
+        await fetch(str(source), _settings(temp_dir))
+    assert "root" not in str(refused.value) and "$6$" not in str(refused.value)
+
+
+async def test_connection_goes_to_the_address_that_was_checked(
+    tls_server: tuple[str, int], trusted_ca: None, temp_dir: Path, monkeypatch
+) -> None:
+    """No second lookup: the name (which only the guard's resolver knows) is resolved once,
+    checked, and the connection goes to that address with the name as Host and TLS server name,
+    so the certificate is still verified for the name."""
+    import kairo_ray.processing.fetch as fetch_module
+
+    host, port = tls_server
+    lookups: list[str] = []
+
+    async def resolve(name: str, _: int) -> frozenset[str]:
+        lookups.append(name)
+        return frozenset({host})
+
+    monkeypatch.setattr(fetch_module, "_resolve", resolve)
+    # The stand-in host is on loopback: let the guard take it for a public address, once.
+    monkeypatch.setattr(fetch_module, "_blocked_address", lambda address: False)
+    url = f"https://{TLS_HOST}:{port}/doc.png?token=t"
+    async with await fetch(url, _settings(temp_dir, fetch_allowed_hosts=[])) as fetched:
+        assert fetched.kind == "png" and fetched.read_bytes() == PNG
+    assert lookups == [TLS_HOST], "one lookup, by the guard; httpx never resolved the name"
+
+
+def test_pinned_request_keeps_the_name_for_the_server() -> None:
+    from kairo_ray.processing.fetch import pinned_request
+
+    url, headers, extensions = pinned_request(
+        "https://files.example:8443/a.pdf?x=1", frozenset({"2001:db8::1", "203.0.113.7"})
+    )
+    assert url == "https://203.0.113.7:8443/a.pdf?x=1"
+    assert headers == {"Host": "files.example:8443"}
+    assert extensions == {"sni_hostname": "files.example"}
+    url, headers, _ = pinned_request("http://files.example/a", frozenset({"2001:db8::1"}))
+    assert (url, headers) == ("http://[2001:db8::1]/a", {"Host": "files.example"})
+    assert pinned_request("http://x/a", None) == ("http://x/a", {}, {})
 
 
 async def test_local_file_over_the_cap(tmp_path: Path, temp_dir: Path) -> None:

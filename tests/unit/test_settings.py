@@ -48,7 +48,7 @@ def test_seed_environment_is_read_unchanged(env: pytest.MonkeyPatch) -> None:
     for name, value in SEED_ENV.items():
         env.setenv(name, value)
     settings = load_settings()
-    assert settings.database_url == SEED_ENV["DATABASE_URL"]
+    assert settings.database_url.get_secret_value() == SEED_ENV["DATABASE_URL"]
     assert settings.vps_instance_id == "vps-01"
     assert settings.ocr_language == ["es", "en"]
     assert settings.ocr_use_gpu is False
@@ -68,7 +68,7 @@ def test_supabase_pooler_url_and_defaults(env: pytest.MonkeyPatch) -> None:
     env.setenv("DATABASE_URL", pooler)
     env.setenv("LOG_LEVEL", "debug")
     settings = load_settings()
-    assert settings.database_url == pooler
+    assert settings.database_url.get_secret_value() == pooler
     assert settings.database_listen_url is None
     assert settings.log_level == "DEBUG"
     assert settings.max_retries == 3 and settings.poll_interval_seconds == 5.0
@@ -91,8 +91,6 @@ def test_env_file_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
         ("POLL_INTERVAL_SECONDS", "soon", "soon"),
         ("POLL_INTERVAL_SECONDS", "0", "0"),
         ("MAX_RETRIES", "-1", "-1"),
-        ("DATABASE_URL", "mysql://user@host/db", "mysql://user@host/db"),
-        ("DATABASE_LISTEN_URL", "localhost:5432", "localhost:5432"),
         ("OCR_LANGUAGE", "es,fr", "fr"),
         ("LOG_LEVEL", "LOUD", "LOUD"),
         ("API_PORT", "70000", "70000"),
@@ -108,6 +106,79 @@ def test_bad_value_names_the_variable(
         load_settings()
     assert f"{name}:" in str(error.value)
     assert repr(shown) in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATABASE_URL", "mysql://user:s3cret@host/db"),
+        ("DATABASE_LISTEN_URL", "s3cret@localhost:5432"),
+    ],
+)
+def test_a_bad_secret_is_named_but_never_shown(
+    env: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    env.setenv(name, value)
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert f"{name}: must start with postgresql://" in str(error.value)
+    assert "s3cret" not in str(error.value)
+
+
+def test_secrets_never_print(env: pytest.MonkeyPatch) -> None:
+    values = {
+        "DATABASE_URL": "postgresql://postgres:s3cret-db@host:6543/postgres",
+        "API_ADMIN_TOKEN": "s3cret-admin",
+        "API_SERVICE_TOKEN": "s3cret-service",
+        "WEBHOOK_SECRET": "s3cret-hook",
+        "SUPABASE_JWT_SECRET": "s3cret-jwt",
+    }
+    for name, value in values.items():
+        env.setenv(name, value)
+    settings = load_settings()
+    shown = repr(settings) + str(settings) + str(settings.model_dump())
+    assert "s3cret" not in shown
+    assert settings.api_service_token.get_secret_value() == "s3cret-service"
+
+
+def test_secrets_stay_out_of_the_replicas_runtime_env(env: pytest.MonkeyPatch) -> None:
+    from kairo_ray.control import replica_env, settings_env
+    from kairo_ray.settings import REQUIRED_SECRETS_ENV
+
+    env.setenv("DATABASE_URL", "postgresql://postgres:s3cret@host/db")
+    env.setenv("API_ADMIN_TOKEN", "s3cret-admin")
+    env.setenv("POLL_INTERVAL_SECONDS", "2")
+    settings = load_settings()
+    shipped = replica_env(settings)
+    assert "s3cret" not in str(shipped)
+    assert shipped["POLL_INTERVAL_SECONDS"] == "2.0"
+    assert shipped[REQUIRED_SECRETS_ENV] == "API_ADMIN_TOKEN,DATABASE_URL"
+    # The environment of a `ray start` this process runs does carry them: that is where the
+    # replicas read them, and Ray's dashboard does not show it.
+    assert settings_env(settings, secrets=True)["API_ADMIN_TOKEN"] == "s3cret-admin"
+
+
+def test_a_node_without_a_required_secret_refuses_to_start(env: pytest.MonkeyPatch) -> None:
+    from kairo_ray.settings import REQUIRED_SECRETS_ENV
+
+    env.setenv(REQUIRED_SECRETS_ENV, "DATABASE_URL,API_ADMIN_TOKEN")
+    env.setenv("API_ADMIN_TOKEN", "s3cret-admin")
+    with pytest.raises(ConfigError, match="DATABASE_URL not set on this node"):
+        load_settings()
+    env.setenv("DATABASE_URL", "postgresql://postgres@host/db")
+    assert load_settings().database_url is not None
+
+
+def test_local_paths_follow_the_database(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert load_settings().local_paths_allowed, "embedded, one machine: kairo-ray submit FILE"
+    env.setenv("DATABASE_URL", "postgresql://postgres@host/db")
+    assert not load_settings().local_paths_allowed, "file_url comes from users"
+    env.setenv("FETCH_LOCAL_DIRS", f"{tmp_path},/srv/scans")
+    settings = load_settings()
+    assert settings.local_paths_allowed
+    assert settings.fetch_local_dirs == [tmp_path, Path("/srv/scans")]
+    env.setenv("FETCH_ALLOW_LOCAL_PATHS", "false")
+    assert not load_settings().local_paths_allowed
 
 
 def test_inconsistent_values_are_explained(env: pytest.MonkeyPatch) -> None:
