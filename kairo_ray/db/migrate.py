@@ -182,11 +182,12 @@ async def check_existing_tables(conn: asyncpg.Connection) -> None:
         raise _embedding_mismatch(row["type_name"], row["typmod"], row["formatted"])
 
 
-async def verify_schema(conn: asyncpg.Connection) -> None:
+async def verify_schema(conn: asyncpg.Connection, owner_column: str = "user_id") -> None:
     """Check the database has everything kairo-ray uses; raise SchemaMismatchError if not."""
     await check_existing_tables(conn)
     missing: list[str] = []
-    for table, columns in REQUIRED_COLUMNS.items():
+    required = {**REQUIRED_COLUMNS, "documents": REQUIRED_COLUMNS["documents"] | {owner_column}}
+    for table, columns in required.items():
         present = {r["attname"] for r in await conn.fetch(Q.table_columns, table)}
         if not present:
             missing.append(f"table {table}")
@@ -265,8 +266,10 @@ async def build_vector_index(conn: asyncpg.Connection) -> int | None:
     return vectors
 
 
-async def migrate(conn: asyncpg.Connection) -> list[int]:
+async def migrate(conn: asyncpg.Connection, owner_column: str = "user_id") -> list[int]:
     """Apply pending migrations in one locked transaction; return the versions applied.
+
+    ``owner_column`` (DOCUMENTS_OWNER_COLUMN) is the column of documents that names its owner.
 
     Vectors stored before the first migration are indexed first (:func:`build_vector_index`).
     Raises SchemaMismatchError (and applies nothing) when existing tables do not fit or the
@@ -277,6 +280,7 @@ async def migrate(conn: asyncpg.Connection) -> list[int]:
     known = {m.version for m in migrations}
     async with conn.transaction():
         await conn.execute(Q.lock_migrations)
+        await conn.execute(Q.set_owner_column, owner_column)
         await conn.execute(Q.create_migrations_table)
         applied = await _applied(conn)
         _refuse_unknown_versions(applied, known)
@@ -292,15 +296,16 @@ async def migrate(conn: asyncpg.Connection) -> list[int]:
             logger.info("applying migration %04d_%s", m.version, m.name)
             await conn.execute(m.sql)
             await conn.execute(Q.record_migration, m.version, m.name, m.checksum)
-        await verify_schema(conn)
+        await verify_schema(conn, owner_column)
     return [m.version for m in pending]
 
 
 async def apply_migrations(url: str, *, settings: Settings | None = None) -> list[int]:
     """Open a plain connection (no vector codec: the extension may not exist yet) and migrate."""
     conn = await connect(url, settings=settings, vector=False)
+    owner_column = settings.documents_owner_column if settings else "user_id"
     try:
-        return await migrate(conn)
+        return await migrate(conn, owner_column)
     finally:
         await conn.close()
 

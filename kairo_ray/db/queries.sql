@@ -12,6 +12,10 @@ WHERE t.typname = 'vector'
 ORDER BY n.nspname = 'public' DESC
 LIMIT 1;
 
+-- name: set_owner_column
+-- For migration 0003: which column of documents holds the owner (DOCUMENTS_OWNER_COLUMN).
+SELECT set_config('kairo_ray.owner_column', $1, true);
+
 -- name: lock_migrations
 -- Held until the migrating transaction ends, so two nodes starting at once migrate one by one.
 SELECT pg_advisory_xact_lock(hashtext('kairo-ray schema migrations'));
@@ -147,7 +151,8 @@ FROM document_embeddings
 WHERE document_id = $1 AND content_hash IS NOT NULL AND embedding IS NOT NULL;
 
 -- name: get_document
--- The document with its latest job (the one an API caller asks about).
+-- The document with its latest job (the one an API caller asks about). $2: only when its owner
+-- ("{owner}", DOCUMENTS_OWNER_COLUMN, put in by the store) is that user; NULL: any owner.
 SELECT d.id, d.file_url, d.file_type, d.status, d.page_count, d.language, d.ocr_text,
        d.created_at, d.updated_at,
        j.id AS job_id, j.status AS job_status, j.attempts AS job_attempts,
@@ -160,7 +165,7 @@ LEFT JOIN LATERAL (
     ORDER BY q.created_at DESC
     LIMIT 1
 ) j ON true
-WHERE d.id = $1;
+WHERE d.id = $1 AND ($2::text IS NULL OR d."{owner}"::text = $2::text);
 
 -- name: get_pages
 SELECT page_number, text, lines, mean_confidence, source, rotation, width, height
@@ -180,6 +185,22 @@ FROM document_embeddings e
 JOIN documents d ON d.id = e.document_id
 WHERE e.embedding IS NOT NULL
 ORDER BY e.embedding <=> $1
+LIMIT $2;
+
+-- name: search_owned_chunks
+-- One user's chunks ($3), compared exactly: an HNSW scan filtered afterwards would return
+-- fewer than k (often none) for a user whose chunks are few among everyone's.
+WITH mine AS MATERIALIZED (
+    SELECT e.document_id, d.file_url, e.page_start, e.page_end, e.chunk_index, e.chunk_text,
+           e.embedding
+    FROM document_embeddings e
+    JOIN documents d ON d.id = e.document_id
+    WHERE d."{owner}"::text = $3::text AND e.embedding IS NOT NULL
+)
+SELECT document_id, file_url, page_start, page_end, chunk_index, chunk_text,
+       1 - (embedding <=> $1) AS score
+FROM mine
+ORDER BY embedding <=> $1
 LIMIT $2;
 
 -- name: truncate_all

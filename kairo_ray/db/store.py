@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 from uuid import UUID
 
@@ -83,8 +84,13 @@ def _check_result(job: Job, result: DocumentResult) -> None:
 class DocumentStore:
     """Reads and writes documents, pages and embeddings through a pool with pgvector codecs."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, owner_column: str = "user_id") -> None:
         self.pool = pool
+        # A validated identifier (settings.documents_owner_column), quoted by the queries.
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", owner_column):
+            raise ValueError(f"not a column name: {owner_column!r}")
+        self._get_document = Q.get_document.replace("{owner}", owner_column)
+        self._search_owned = Q.search_owned_chunks.replace("{owner}", owner_column)
 
     async def insert_document(
         self, file_url: str, file_type: str | None = None, priority: int = 5
@@ -155,9 +161,12 @@ class DocumentStore:
         rows = await self.pool.fetch(Q.existing_embeddings, document_id)
         return {r["content_hash"]: r["embedding"].to_list() for r in rows}
 
-    async def get_document(self, document_id: UUID) -> dict[str, Any] | None:
-        """The document (file_url, status, page_count, language, text) and its latest job."""
-        row = await self.pool.fetchrow(Q.get_document, document_id)
+    async def get_document(
+        self, document_id: UUID, owner: str | None = None
+    ) -> dict[str, Any] | None:
+        """The document (file_url, status, page_count, language, text) and its latest job;
+        with ``owner``, None unless that user owns it."""
+        row = await self.pool.fetchrow(self._get_document, document_id, owner)
         if row is None:
             return None
         doc = dict(row)
@@ -181,14 +190,20 @@ class DocumentStore:
             for r in rows
         ]
 
-    async def search(self, embedding: list[float], k: int = 10) -> list[SearchHit]:
-        """The ``k`` chunks nearest to ``embedding`` by cosine distance, nearest first."""
+    async def search(
+        self, embedding: list[float], k: int = 10, owner: str | None = None
+    ) -> list[SearchHit]:
+        """The ``k`` chunks nearest to ``embedding`` by cosine distance, nearest first; with
+        ``owner``, among that user's documents only."""
         if len(embedding) != EMBEDDING_DIMENSION:
             raise ValueError(
                 f"query embedding has {len(embedding)} dimensions, expected {EMBEDDING_DIMENSION}"
             )
         if k < 1:
             return []
+        if owner is not None:
+            rows = await self.pool.fetch(self._search_owned, list(embedding), k, owner)
+            return [SearchHit(**dict(r)) for r in rows]
         async with self.pool.acquire() as conn, conn.transaction():
             if k > HNSW_DEFAULT_EF_SEARCH:
                 await conn.execute(Q.set_hnsw_ef_search, str(k))
