@@ -6,7 +6,7 @@
 #   cluster/start-head.sh --block                        # stay in the foreground (systemd)
 #
 # Binds Ray to the private address only; the dashboard listens on 127.0.0.1:8265 (reach it through
-# `ssh -L 8265:127.0.0.1:8265 vps`); the HTTP API on API_HOST:API_PORT (default 0.0.0.0:8000).
+# `ssh -L 8265:127.0.0.1:8265 vps`); the HTTP API on API_HOST:API_PORT (default 127.0.0.1:8000, behind deployments/nginx).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/common.sh"

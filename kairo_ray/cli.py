@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from kairo_ray.errors import KairoError
-from kairo_ray.settings import ConfigError, Settings, load_settings
+from kairo_ray.settings import ConfigError, Settings, load_settings, secret
 
 if TYPE_CHECKING:
     from kairo_ray.db.queue import JobQueue
@@ -318,8 +318,24 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
 
     host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
     url = args.api or f"http://{host}:{settings.api_port}"
+    from kairo_ray.auth import service_token
+
+    token = service_token(settings) or secret(settings.api_admin_token)
+    if token is None:
+        print(
+            "kairo-ray search: no credential here: set API_SERVICE_TOKEN (or run it where "
+            "`kairo-ray up` ran, which keeps one in DATA_DIR)",
+            file=sys.stderr,
+        )
+        return 2
+    headers = {"Authorization": f"Bearer {token}"}
     try:
-        response = httpx.get(f"{url}/api/search", params={"q": args.query, "k": args.k}, timeout=60)
+        response = httpx.get(
+            f"{url}/api/search",
+            params={"q": args.query, "k": args.k},
+            headers=headers,
+            timeout=60,
+        )
     except httpx.HTTPError as exc:
         print(
             f"kairo-ray search: cannot reach the API at {url} ({exc}); is it up?", file=sys.stderr

@@ -8,20 +8,24 @@ ingress class by value, and FastAPI must resolve the routes' parameter types in 
 """
 
 import asyncio
-import hmac
 import time
 from typing import Annotated, Any
 from uuid import UUID
 
 import ray
-from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
+from limits import parse as parse_rate
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, Field
 from ray import serve
 from ray.serve.handle import DeploymentHandle
+from starlette.datastructures import UploadFile
 
 from kairo_ray.app.driver import APP_NAME, get_or_create_driver, root_cause
-from kairo_ray.app.tasks import process_page
+from kairo_ray.app.tasks import open_remotely
+from kairo_ray.auth import SCOPE_HEADER, Authenticator, AuthError, Principal
 from kairo_ray.db.connector import create_pool
 from kairo_ray.db.queue import JobQueue
 from kairo_ray.db.store import DocumentStore
@@ -29,15 +33,16 @@ from kairo_ray.errors import PermanentError
 from kairo_ray.logs import configure_logging
 from kairo_ray.processing.chunk import document_text
 from kairo_ray.processing.language import detect_language
-from kairo_ray.processing.render import open_document
 from kairo_ray.settings import Settings, load_settings
 
-ADHOC_PAGES_IN_FLIGHT = 4
-"""Pages of one ad-hoc upload in flight at once."""
+MULTIPART_OVERHEAD = 64 * 1024
+"""Bytes a multipart upload may carry beyond the file itself (boundaries, part headers)."""
 
 api = FastAPI(
     title="kairo-ray",
-    description="OCR and semantic search for Kairo documents, served by Ray Serve.",
+    description="OCR and semantic search for Kairo documents, served by Ray Serve. Every route "
+    "but /health needs `Authorization: Bearer <token>`: the service token, the admin token, or "
+    "a Supabase user's access token (that user's documents only).",
     version="0.1.0",
 )
 
@@ -57,8 +62,39 @@ async def _bad_input(_: Request, exc: PermanentError) -> JSONResponse:
     return JSONResponse(status_code=400, content={"detail": str(exc)})
 
 
+@api.exception_handler(AuthError)
+async def _not_allowed(_: Request, exc: AuthError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse(status_code=exc.status, content={"detail": str(exc)}, headers=headers)
+
+
+class RateLimits:
+    """Per-caller moving windows (the ``limits`` package), in this replica's memory."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._adhoc = parse_rate(settings.adhoc_ocr_rate_limit)
+        self._other = parse_rate(settings.api_rate_limit)
+
+    def spend(self, principal: Principal, adhoc: bool = False) -> None:
+        """Count one call against its user's quota; 429 with Retry-After when it is spent."""
+        key = principal.rate_key
+        if key is None:
+            return
+        item = self._adhoc if adhoc else self._other
+        if not self._limiter.hit(item, key):
+            reset = self._limiter.get_window_stats(item, key).reset_time
+            retry = max(1, int(reset - time.time()) + 1)
+            raise HTTPException(
+                429,
+                f"rate limit reached ({item}), try again in {retry} s",
+                headers={"Retry-After": str(retry)},
+            )
+
+
 class ApiBackend:
-    """What the routes need: settings, the model deployments' handles, the database, the driver."""
+    """What the routes need: settings, credentials, the model deployments, the database, the
+    driver (whose page window ad-hoc pages share)."""
 
     def __init__(self, ocr: DeploymentHandle, embedder: DeploymentHandle) -> None:
         self._settings = load_settings()
@@ -68,6 +104,8 @@ class ApiBackend:
         self._pool: Any = None
         self._pool_lock = asyncio.Lock()
         self.adhoc_slots = asyncio.Semaphore(self._settings.max_concurrent_adhoc_ocr)
+        self.auth = Authenticator(self._settings)
+        self.limits = RateLimits(self._settings)
         self._driver = get_or_create_driver(APP_NAME)
 
     @property
@@ -78,18 +116,31 @@ class ApiBackend:
         async with self._pool_lock:
             if self._pool is None:
                 self._pool = await create_pool(self._settings, role="api")
-        return JobQueue(self._pool, self._settings), DocumentStore(self._pool)
+        store = DocumentStore(self._pool, self._settings.documents_owner_column)
+        return JobQueue(self._pool, self._settings), store
 
-    def check_admin(self, request: Request) -> None:
-        expected = self._settings.api_admin_token
-        if not expected:
-            raise HTTPException(403, "admin endpoints are disabled: set API_ADMIN_TOKEN")
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), expected):
-            raise HTTPException(
-                401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
-            )
+    async def caller(self, request: Request, *, adhoc: bool = False) -> Principal:
+        """The authenticated caller, its quota spent; AuthError / 429 otherwise."""
+        principal = await asyncio.to_thread(  # a JWKS refresh is a blocking HTTP call
+            self.auth.authenticate,
+            request.headers.get("authorization"),
+            request.headers.get(SCOPE_HEADER),
+        )
+        self.limits.spend(principal, adhoc=adhoc)
+        return principal
+
+    async def admin(self, request: Request) -> Principal:
+        principal = await self.caller(request)
+        if principal.kind != "admin":
+            raise AuthError(403, "this route needs the admin token (API_ADMIN_TOKEN)")
+        return principal
+
+    async def service(self, request: Request) -> Principal:
+        """The service or the admin, for all documents (cluster-wide figures, job ids)."""
+        principal = await self.caller(request)
+        if principal.kind == "user" or principal.scoped:
+            raise AuthError(403, "this route is for the service credential only")
+        return principal
 
     async def models_loaded(self) -> bool:
         """At least one running replica of each model deployment.
@@ -115,20 +166,49 @@ class ApiBackend:
             self._driver = get_or_create_driver(APP_NAME)
             return None
 
+    async def read_upload(self, request: Request) -> bytes:
+        """The uploaded file, its size checked from Content-Length before the body is read."""
+        limit = self._settings.max_file_size_bytes
+        length = request.headers.get("content-length", "")
+        if not length.isdigit():
+            raise HTTPException(411, "Content-Length is required for uploads")
+        if int(length) > limit + MULTIPART_OVERHEAD:
+            raise HTTPException(
+                413, f"file exceeds MAX_FILE_SIZE_MB ({self._settings.max_file_size_mb:g} MB)"
+            )
+        async with request.form(max_files=1, max_fields=5) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise HTTPException(422, "send the document as the multipart field 'file'")
+            data = await upload.read(limit + 1)
+        if len(data) > limit:
+            raise HTTPException(
+                413, f"file exceeds MAX_FILE_SIZE_MB ({self._settings.max_file_size_mb:g} MB)"
+            )
+        if not data:
+            raise HTTPException(400, "empty upload: the file has no bytes")
+        return data
+
     async def ocr_upload(self, data: bytes) -> dict[str, Any]:
+        """Open in a bounded task, then the pages through the driver's page window."""
         started = time.perf_counter()
-        with open_document(data, self._settings) as document:
-            page_count = document.page_count
         data_ref = ray.put(data)
-        # Like the driver's page window: a long upload must not start a worker per page at once.
-        slots = asyncio.Semaphore(ADHOC_PAGES_IN_FLIGHT)
-
-        async def one(page_number: int) -> dict[str, Any]:
-            async with slots:
-                return await process_page.remote(data_ref, page_number, self._ocr.app_name)
-
         try:
-            outcomes = await asyncio.gather(*(one(n) for n in range(1, page_count + 1)))
+            page_count = await open_remotely(data_ref, None, self._settings.open_timeout_seconds)
+        except Exception as exc:
+            raise root_cause(exc) from None
+        if page_count > self._settings.max_adhoc_pages:
+            raise HTTPException(
+                413,
+                f"{page_count} pages: more than MAX_ADHOC_PAGES={self._settings.max_adhoc_pages} "
+                "for POST /api/ocr; queue the document instead",
+            )
+        call = self._driver.ocr_pages.remote([data_ref], page_count)
+        try:
+            outcomes = await call
+        except asyncio.CancelledError:  # the client went away: its pages stop too
+            ray.cancel(call)
+            raise
         except Exception as exc:
             raise root_cause(exc) from None
         pages = [outcome["page"] for outcome in outcomes]
@@ -145,6 +225,29 @@ class ApiBackend:
         return await self._embedder.embed.remote(text)
 
 
+UPLOAD_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "An image or a PDF",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+"""/api/ocr reads its body itself (after the checks), so its form is described here."""
+
+
 @serve.deployment(name="api", ray_actor_options={"num_cpus": 0}, max_ongoing_requests=100)
 @serve.ingress(api)
 class ApiIngress:
@@ -155,6 +258,7 @@ class ApiIngress:
 
     @api.get("/health")
     async def health(self) -> dict[str, Any]:
+        """Open to all: whether the service works, nothing about any document."""
         queue, _ = await self.backend.db()
         models = await self.backend.models_loaded()
         driver = await self.backend.driver_status()
@@ -167,7 +271,9 @@ class ApiIngress:
 
     @api.get("/stats")
     @api.get("/api/queue/stats")
-    async def queue_stats(self) -> dict[str, Any]:
+    async def queue_stats(self, request: Request) -> dict[str, Any]:
+        """Service or admin: queue figures and the driver's state (with document ids)."""
+        await self.backend.service(request)
         queue, _ = await self.backend.db()
         stats = (await queue.stats()).model_dump()
         stats["driver"] = await self.backend.driver_status()
@@ -177,7 +283,7 @@ class ApiIngress:
     async def process_document(
         self, body: ProcessDocumentRequest, request: Request
     ) -> ProcessDocumentResponse:
-        self.backend.check_admin(request)
+        await self.backend.admin(request)
         queue, store = await self.backend.db()
         if await store.get_document(body.document_id) is None:
             raise HTTPException(404, f"document {body.document_id} not found")
@@ -189,7 +295,7 @@ class ApiIngress:
     @api.post("/api/jobs/{job_id}/cancel")
     async def cancel_job(self, job_id: UUID, request: Request) -> dict[str, Any]:
         """Admin: stop a queued or running job (its worker drops it at the next heartbeat)."""
-        self.backend.check_admin(request)
+        await self.backend.admin(request)
         queue, _ = await self.backend.db()
         if not await queue.cancel(job_id, "cancelled through the API"):
             raise HTTPException(409, f"job {job_id} is not queued or processing (or unknown)")
@@ -203,7 +309,7 @@ class ApiIngress:
         priority: Annotated[int | None, Query(ge=1, le=10)] = None,
     ) -> dict[str, Any]:
         """Admin: run a failed, cancelled or completed job again, attempts reset."""
-        self.backend.check_admin(request)
+        await self.backend.admin(request)
         queue, _ = await self.backend.db()
         if not await queue.requeue(job_id, priority):
             raise HTTPException(
@@ -211,26 +317,23 @@ class ApiIngress:
             )
         return {"job_id": job_id, "status": "queued"}
 
-    @api.post("/api/ocr")
-    async def ocr(
-        self, file: Annotated[UploadFile, File(description="An image or a PDF")]
-    ) -> dict[str, Any]:
-        limit = self.backend.settings.max_file_size_bytes
-        data = await file.read(limit + 1)
-        if len(data) > limit:
-            mb = self.backend.settings.max_file_size_mb
-            raise HTTPException(413, f"file exceeds MAX_FILE_SIZE_MB ({mb:g} MB)")
-        if not data:
-            raise HTTPException(400, "empty upload: the file has no bytes")
+    @api.post("/api/ocr", openapi_extra=UPLOAD_SCHEMA)
+    async def ocr(self, request: Request) -> dict[str, Any]:
+        """Any credential: OCR one uploaded file (nothing is stored). Checked before the body is
+        read: credentials, the caller's quota, the size, a free slot."""
+        await self.backend.caller(request, adhoc=True)
         if self.backend.adhoc_slots.locked():
             raise HTTPException(503, "too many OCR requests in progress, try again later")
         async with self.backend.adhoc_slots:
+            data = await self.backend.read_upload(request)
             return await self.backend.ocr_upload(data)
 
     @api.get("/api/documents/{document_id}")
-    async def get_document(self, document_id: UUID) -> dict[str, Any]:
+    async def get_document(self, document_id: UUID, request: Request) -> dict[str, Any]:
+        """A document and its text: a user's own only (another's reads as not found)."""
+        principal = await self.backend.caller(request)
         _, store = await self.backend.db()
-        document = await store.get_document(document_id)
+        document = await store.get_document(document_id, owner=principal.user_id)
         if document is None:
             raise HTTPException(404, f"document {document_id} not found")
         return document
@@ -238,12 +341,15 @@ class ApiIngress:
     @api.get("/api/search")
     async def search(
         self,
+        request: Request,
         q: Annotated[str, Query(min_length=1, max_length=2000, description="What to look for")],
         k: Annotated[int, Query(ge=1, le=100)] = 10,
     ) -> dict[str, Any]:
+        """Semantic search: a user's own documents, or every document for the service."""
+        principal = await self.backend.caller(request)
         if not q.strip():
             raise HTTPException(422, "q must contain text")
         _, store = await self.backend.db()
         vector = await self.backend.embed_query(q)
-        hits = await store.search(vector, k)
+        hits = await store.search(vector, k, owner=principal.user_id)
         return {"query": q, "results": [hit.model_dump() for hit in hits]}

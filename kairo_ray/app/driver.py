@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Callable, Coroutine
 from typing import Any
 from uuid import UUID
 
@@ -23,7 +24,7 @@ from ray import serve
 
 from kairo_ray.app.metrics import Metrics
 from kairo_ray.app.page_slots import PageSlots
-from kairo_ray.app.tasks import page_window, prepare_page_worker, process_page
+from kairo_ray.app.tasks import open_remotely, page_window, prepare_page_worker, run_page
 from kairo_ray.app.webhook import send_webhook
 from kairo_ray.db.connector import create_pool
 from kairo_ray.db.queue import JobQueue
@@ -34,7 +35,6 @@ from kairo_ray.models import DocumentResult, EmbeddedChunk, Job, PageResult
 from kairo_ray.processing.chunk import document_text
 from kairo_ray.processing.fetch import fetch
 from kairo_ray.processing.language import detect_language
-from kairo_ray.processing.render import open_document
 from kairo_ray.settings import load_settings
 
 log = logging.getLogger("kairo_ray.driver")
@@ -76,9 +76,12 @@ class QueueDriver:
         # holds back the next claim for a while, then orders their pages for slots.
         self._preparing: dict[UUID, float] = {}
         self._page_slots = PageSlots(lambda: self._capacity()[1])
+        # Ad-hoc pages (POST /api/ocr) take at most half the window: queued work keeps the rest.
+        self._adhoc_slots = PageSlots(lambda: max(1, self._capacity()[1] // 2))
         self._cluster_cpus = (0.0, 1)
         self._traces: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self._outcomes: Counter[str] = Counter()
+        self._adhoc_pages_done = 0
         self._progress: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._room = asyncio.Event()
         self._stopping = False
@@ -106,6 +109,8 @@ class QueueDriver:
             "listening": self._listening,
             "active_jobs": [str(job.document_id) for job in self._active.values()],
             "pages_running": self._page_slots.running,
+            "adhoc_pages_running": self._adhoc_slots.running,
+            "adhoc_pages_done": self._adhoc_pages_done,
             "pages_waiting": self._pages_waiting,
             "page_workers": self._page_workers,
             "max_jobs": max_jobs,
@@ -122,6 +127,24 @@ class QueueDriver:
     async def progress(self, document_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Stage and pages done of documents this driver is working on or finished recently."""
         return {doc: dict(self._progress[doc]) for doc in document_ids if doc in self._progress}
+
+    async def ocr_pages(self, data: list[ray.ObjectRef], page_count: int) -> list[dict[str, Any]]:
+        """Pages of an ad-hoc upload (POST /api/ocr), run in the same page window as queued
+        documents and ordered with them by when they came, at most half the window at once.
+        ``data`` is the file's object ref in a list (a bare ref would arrive dereferenced).
+        Cancelling the call (the client went away) cancels its pages."""
+        arrived = time.monotonic()
+
+        async def one(page_number: int) -> dict[str, Any]:
+            await self._adhoc_slots.acquire((arrived, page_number))
+            try:
+                outcome = await self._run_page(data[0], page_number, (arrived, page_number))
+            finally:
+                self._adhoc_slots.release()
+            self._adhoc_pages_done += 1
+            return outcome
+
+        return await _all_or_first_error([one(n) for n in range(1, page_count + 1)])
 
     async def stop(self) -> None:
         """Stop claiming; jobs in hand go back to the queue at once, their attempt not spent.
@@ -401,9 +424,9 @@ class QueueDriver:
         progress = self._progress_of(job)
         progress["stage"] = "fetching"
         async with await fetch(job.file_url, self._settings, job.file_type) as fetched:
-            data = fetched.read_bytes()
-        with open_document(data, self._settings, job.file_type) as document:
-            page_count = document.page_count
+            data = ray.put(fetched.read_bytes())
+        progress["stage"] = "opening"
+        page_count = await open_remotely(data, job.file_type, self._settings.open_timeout_seconds)
         pages = await self._ocr_pages(job, data, page_count)
         text = document_text(pages)
         progress["stage"] = "embedding"
@@ -425,49 +448,35 @@ class QueueDriver:
             chunks=embedded,
         )
 
-    async def _ocr_pages(self, job: Job, data: bytes, page_count: int) -> list[PageResult]:
-        """Each page as a Ray task, at most the page window at once across all jobs, in claim
-        then page order (:class:`PageSlots`), once the page workers the driver started with are
-        ready. The pages count as waiting from the start, so no job is claimed while they wait
-        for those workers either."""
+    async def _ocr_pages(self, job: Job, data: ray.ObjectRef, page_count: int) -> list[PageResult]:
+        """Each page as a Ray task in the page window, in claim then page order
+        (:class:`PageSlots`), once the page workers the driver started with are ready. The
+        pages count as waiting from the start, so no job is claimed while they wait for those
+        workers either."""
         progress = self._progress_of(job)
         progress.update(stage="ocr", pages=page_count, pages_done=0)
         self._pages_waiting += page_count
         claimed_at = self._preparing.pop(job.claim_token, time.monotonic())
         waiting = page_count
 
-        async def one(page_number: int) -> dict[str, Any]:
+        def started() -> None:
             nonlocal waiting
-            await self._page_slots.acquire((claimed_at, page_number))
             waiting -= 1
             self._pages_waiting -= 1
             if self._pages_waiting == 0:
                 self._room.set()
-            try:
-                ref = process_page.remote(data_ref, page_number, self._app_name)
-                try:
-                    outcome = await ref
-                except asyncio.CancelledError:
-                    ray.cancel(ref)
-                    raise
-            finally:
-                self._page_slots.release()
+
+        async def one(page_number: int) -> dict[str, Any]:
+            outcome = await self._run_page(data, page_number, (claimed_at, page_number), started)
             progress["pages_done"] += 1
             return outcome
 
         try:
-            await self._page_workers_ready.wait()
-            data_ref = ray.put(data)
-            async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(one(n)) for n in range(1, page_count + 1)]
-        except BaseExceptionGroup as failed:
-            # The first page's error is the document's; the group cancelled the other pages.
-            raise failed.exceptions[0] from None
+            outcomes = await _all_or_first_error([one(n) for n in range(1, page_count + 1)])
         finally:
             self._pages_waiting -= waiting
             if self._pages_waiting == 0:
                 self._room.set()
-        outcomes = [task.result() for task in tasks]
         trace = []
         for outcome in outcomes:
             page: PageResult = outcome["page"]
@@ -479,6 +488,25 @@ class QueueDriver:
         while len(self._traces) > _TRACES_KEPT:
             self._traces.popitem(last=False)
         return [outcome["page"] for outcome in outcomes]
+
+    async def _run_page(
+        self,
+        data: ray.ObjectRef,
+        page_number: int,
+        key: tuple[float, int],
+        on_start: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
+        """One page through the page window: a slot by ``key``, then the bounded page task."""
+        await self._page_workers_ready.wait()
+        await self._page_slots.acquire(key)
+        try:
+            if on_start is not None:
+                on_start()
+            return await run_page(
+                data, page_number, self._app_name, self._settings.page_timeout_seconds
+            )
+        finally:
+            self._page_slots.release()
 
     async def _notify(self, job: Job, result: DocumentResult) -> None:
         payload = {
@@ -494,6 +522,17 @@ class QueueDriver:
             await send_webhook(self._settings, payload)
         except Exception:
             log.exception("webhook failed", extra=job_context(job))
+
+
+async def _all_or_first_error(steps: list[Coroutine[Any, Any, Any]]) -> list[Any]:
+    """Every step's result in order; on the first error the others are cancelled and that error
+    is raised as it is (not wrapped in an exception group)."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(step) for step in steps]
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
 
 
 def get_or_create_driver(app_name: str = APP_NAME) -> ray.actor.ActorHandle:

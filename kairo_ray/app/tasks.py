@@ -7,6 +7,7 @@ one document on every node, and Ray re-runs a task whose node died (``max_retrie
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import time
@@ -16,6 +17,7 @@ import ray
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from kairo_ray.errors import PermanentError, TransientError
 from kairo_ray.models import PageResult
 from kairo_ray.processing.render import open_document
 from kairo_ray.settings import Settings, load_settings
@@ -61,6 +63,48 @@ def prepare_page_worker(app_name: str) -> int:
     load_settings()
     _ocr_handle(app_name)
     return os.getpid()
+
+
+@ray.remote(num_cpus=0, max_retries=1)
+def count_pages(data: bytes, file_type: str | None) -> int:
+    """Open a document where a stuck parser can be killed, and count its pages."""
+    with open_document(data, load_settings(), file_type) as document:
+        return document.page_count
+
+
+async def _bounded(ref: ray.ObjectRef, seconds: float) -> Any:
+    """``ref``'s result within ``seconds``, else TimeoutError, its task killed with its worker
+    (a parser stuck in native code does not hear a polite cancel). A cancelled caller cancels
+    the task politely, which keeps the worker for the next page."""
+    try:
+        return await asyncio.wait_for(ref, seconds)
+    except TimeoutError:
+        ray.cancel(ref, force=True)
+        raise
+    except asyncio.CancelledError:
+        ray.cancel(ref)
+        raise
+
+
+async def open_remotely(data: ray.ObjectRef, file_type: str | None, seconds: float) -> int:
+    """The page count of a document, opened in a task bounded to OPEN_TIMEOUT_SECONDS: never on
+    an event loop, and a crafted file that makes a parser spin costs that long at most."""
+    try:
+        return await _bounded(count_pages.remote(data, file_type), seconds)
+    except TimeoutError:
+        raise PermanentError(
+            f"the document could not be opened within OPEN_TIMEOUT_SECONDS={seconds:g}"
+        ) from None
+
+
+async def run_page(data: ray.ObjectRef, page_number: int, app_name: str, seconds: float) -> Any:
+    """One page as a :func:`process_page` task, killed after PAGE_TIMEOUT_SECONDS."""
+    try:
+        return await _bounded(process_page.remote(data, page_number, app_name), seconds)
+    except TimeoutError:
+        raise TransientError(
+            f"page {page_number} took longer than PAGE_TIMEOUT_SECONDS={seconds:g}"
+        ) from None
 
 
 @ray.remote(num_cpus=0, max_retries=PAGE_TASK_RETRIES, scheduling_strategy="SPREAD")

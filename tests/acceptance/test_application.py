@@ -270,9 +270,11 @@ def test_document_endpoint(processed: dict, kairo_cluster) -> None:
 
 def test_process_document_requires_admin_token(processed: dict, kairo_cluster) -> None:
     document_id = str(processed["ids"]["sioen"])
-    with kairo_cluster.client() as client:
+    with kairo_cluster.client(token=None) as anonymous:
         body = {"document_id": document_id, "priority": 8}
-        assert client.post("/api/process-document", json=body).status_code == 401
+        assert anonymous.post("/api/process-document", json=body).status_code == 401
+    with kairo_cluster.client() as client:
+        assert client.post("/api/process-document", json=body).status_code == 403, "service"
         wrong = {"Authorization": "Bearer nope"}
         assert client.post("/api/process-document", json=body, headers=wrong).status_code == 401
         stats = client.get("/api/queue/stats").json()
@@ -442,7 +444,9 @@ def test_admin_can_requeue_and_cancel_jobs(processed: dict, kairo_cluster) -> No
     auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     with kairo_cluster.client() as client:
         bad_job = client.get(f"/api/documents/{processed['ids']['bad']}").json()["job_id"]
-        assert client.post(f"/api/jobs/{bad_job}/requeue").status_code == 401
+        assert client.post(f"/api/jobs/{bad_job}/requeue").status_code == 403, "service"
+        with kairo_cluster.client(token=None) as anonymous:
+            assert anonymous.post(f"/api/jobs/{bad_job}/requeue").status_code == 401
         response = client.post(f"/api/jobs/{bad_job}/requeue", params={"priority": 2}, headers=auth)
         assert response.status_code == 200, response.text
 

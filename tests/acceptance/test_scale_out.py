@@ -86,7 +86,10 @@ class TwoNodes:
 
 @pytest.fixture(scope="module")
 def two_nodes(
-    namespaces: Namespaces, app_database_url: str, tmp_path_factory: pytest.TempPathFactory
+    namespaces: Namespaces,
+    app_database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    eval_dir: Path,
 ) -> Iterator[TwoNodes]:
     """Head (with dashboard, for the state API) in one namespace, a joined worker in another."""
     work = tmp_path_factory.mktemp("scale-out")
@@ -99,6 +102,7 @@ def two_nodes(
         "TEMP_DIR": str(work / "tmp"),
         "DATA_DIR": str(work / "data"),
         "RAY_AUTH_MODE": "token",
+        "FETCH_LOCAL_DIRS": str(eval_dir),
         "KAIRO_ENV_FILE": str(work / "no-such.env"),
     }
     ensure_token(env)  # as `kairo-ray up` and cluster/start-head.sh do on a new machine
