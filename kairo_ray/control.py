@@ -90,7 +90,7 @@ def connect(address: str) -> None:
     """Join the cluster as a client, in kairo-ray's namespace, without its workers' log lines."""
     import ray
 
-    from kairo_ray.app.driver import NAMESPACE
+    from kairo_ray.app.names import NAMESPACE
 
     if ray.is_initialized():
         return
@@ -182,7 +182,7 @@ def running_driver(settings: Settings) -> Any | None:
     """The cluster's driver actor, connecting to the cluster first; None when there is none."""
     import ray
 
-    from kairo_ray.app.driver import DRIVER_NAME, NAMESPACE
+    from kairo_ray.app.names import DRIVER_NAME, NAMESPACE
 
     address = find_cluster(settings)
     if address is None:
@@ -205,7 +205,8 @@ def up(settings: Settings, address: str | None = None) -> dict[str, Any]:
     from ray import serve
 
     from kairo_ray.app.builder import build_app
-    from kairo_ray.app.driver import APP_NAME, get_or_create_driver
+    from kairo_ray.app.driver import get_or_create_driver
+    from kairo_ray.app.names import APP_NAME
     from kairo_ray.db.embedded import ensure_database_url
     from kairo_ray.db.migrate import migrate_url
 
@@ -252,7 +253,7 @@ def down(settings: Settings, address: str | None = None, stop_ray: bool = True) 
     import ray
     from ray import serve
 
-    from kairo_ray.app.driver import DRIVER_NAME, NAMESPACE
+    from kairo_ray.app.names import DRIVER_NAME, NAMESPACE
     from kairo_ray.db.embedded import stop_embedded
 
     address = address or find_cluster(settings)

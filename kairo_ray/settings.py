@@ -17,6 +17,10 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from kairo_ray.errors import ConfigError
+
+__all__ = ["ConfigError", "Settings", "load_settings", "secret"]
+
 EMBEDDING_DIMENSION = 384
 """Width of ``document_embeddings.embedding``: the column is ``vector(384)`` in Kairo's schema."""
 
@@ -37,10 +41,6 @@ which Ray's dashboard shows: every node reads them from its own environment."""
 REQUIRED_SECRETS_ENV = "KAIRO_REQUIRED_SECRETS"
 """Names of the secrets ``kairo-ray up`` was given, shipped (names only) to the replicas so that a
 node whose environment lacks one refuses to start instead of silently running without it."""
-
-
-class ConfigError(ValueError):
-    """Raised when the environment holds a value kairo-ray cannot run with."""
 
 
 def secret(value: SecretStr | None) -> str | None:

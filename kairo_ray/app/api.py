@@ -23,13 +23,14 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.datastructures import UploadFile
 
-from kairo_ray.app.driver import APP_NAME, get_or_create_driver, root_cause
+from kairo_ray.app.driver import get_or_create_driver
+from kairo_ray.app.names import APP_NAME
 from kairo_ray.app.tasks import open_remotely
 from kairo_ray.auth import SCOPE_HEADER, Authenticator, AuthError, Principal
 from kairo_ray.db.connector import create_pool
 from kairo_ray.db.queue import JobQueue
 from kairo_ray.db.store import DocumentStore
-from kairo_ray.errors import PermanentError
+from kairo_ray.errors import PermanentError, root_cause
 from kairo_ray.logs import configure_logging
 from kairo_ray.processing.chunk import document_text
 from kairo_ray.processing.language import detect_language

