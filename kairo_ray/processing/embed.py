@@ -27,7 +27,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -37,9 +37,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np
 
-from kairo_ray.errors import EmbeddingDimensionError, EmbeddingModelError, ModelError
-from kairo_ray.models import Chunk, EmbeddedChunk
+from kairo_ray.errors import ConfigError, EmbeddingDimensionError, EmbeddingModelError, ModelError
 from kairo_ray.processing.embed_export import EXPORT_VERSION
+from kairo_ray.processing.registry import Registry
 from kairo_ray.settings import EMBEDDING_DIMENSION, Settings, default_model_cache_dir
 
 log = logging.getLogger(__name__)
@@ -332,10 +332,10 @@ def onnx_model(folder: Path, cache_dir: Path, broken: os.stat_result | None = No
     return target
 
 
-BACKENDS: dict[str, type[TorchEncoder] | type[OnnxEncoder]] = {
-    "onnx": OnnxEncoder,
-    "torch": TorchEncoder,
-}
+BACKENDS = Registry[Encoder]("embedding backend", "EMBEDDINGS_BACKEND")
+"""Encoder factories by EMBEDDINGS_BACKEND, each called as ``(path, device, cache_dir)``."""
+BACKENDS.register("onnx", OnnxEncoder)
+BACKENDS.register("torch", TorchEncoder)
 
 
 class Embedder:
@@ -350,16 +350,16 @@ class Embedder:
         backend: str = "onnx",
         cache_dir: Path | None = None,
     ) -> None:
-        if backend not in BACKENDS:
-            raise EmbeddingModelError(
-                f"unknown embedding backend {backend!r}; choose one of {sorted(BACKENDS)}"
-            )
+        try:
+            encoder = BACKENDS.factory(backend)
+        except ConfigError as exc:  # the Embedder refuses with EmbeddingModelError throughout
+            raise EmbeddingModelError(str(exc)) from None
         self.model_name = model
         self.path = resolve_model(model)
         self.backend = backend
         self.batch_size = batch_size
         cache = cache_dir if cache_dir is not None else default_model_cache_dir()
-        self._encoder: Encoder = BACKENDS[backend](self.path, device, cache)
+        self._encoder: Encoder = encoder(self.path, device, cache)
         if self._encoder.dimension != expected_dimension:
             raise EmbeddingDimensionError(
                 f"embedding model {model!r} produces {self._encoder.dimension}-d vectors, but the "
@@ -389,26 +389,3 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.asarray(self._encoder.encode(list(texts), self.batch_size), dtype=np.float32)
-
-
-def embed_chunks(
-    embedder: Embedder,
-    chunks: Sequence[Chunk],
-    existing: Mapping[str, Sequence[float] | np.ndarray] | None = None,
-) -> list[EmbeddedChunk]:
-    """Vectors for all chunks, encoding only texts whose content hash is not in ``existing``
-    (vectors already stored for this document) and each new text once."""
-    known: dict[str, list[float]] = {
-        key: [float(v) for v in value] for key, value in (existing or {}).items()
-    }
-    missing: dict[str, str] = {}
-    for chunk in chunks:
-        if chunk.content_hash not in known and chunk.content_hash not in missing:
-            missing[chunk.content_hash] = chunk.text
-    if missing:
-        vectors = embedder.encode(list(missing.values()))
-        for key, vector in zip(missing, vectors, strict=True):
-            known[key] = vector.tolist()
-    return [
-        EmbeddedChunk(**chunk.model_dump(), embedding=known[chunk.content_hash]) for chunk in chunks
-    ]
