@@ -17,8 +17,9 @@ import ray
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from kairo_ray.app.engines import RemoteOcr
 from kairo_ray.errors import PermanentError, TransientError
-from kairo_ray.models import PageResult
+from kairo_ray.processing.pipeline import read_page
 from kairo_ray.processing.render import open_document
 from kairo_ray.settings import Settings, load_settings
 
@@ -109,23 +110,17 @@ async def run_page(data: ray.ObjectRef, page_number: int, app_name: str, seconds
 
 @ray.remote(num_cpus=0, max_retries=PAGE_TASK_RETRIES, scheduling_strategy="SPREAD")
 def process_page(data: bytes, page_number: int, app_name: str) -> dict[str, Any]:
-    """Text of one page: its PDF text layer when good, else OCR through the deployment.
+    """:func:`~kairo_ray.processing.pipeline.read_page` where the task runs, OCR on a replica.
 
     Returns the :class:`PageResult` with where and when it ran and the OCR engine's own seconds,
     so the driver can record and show that pages of one document ran side by side on several
     nodes, and a benchmark can tell engine time from time spent around it.
     """
     started = time.time()
-    settings = load_settings()
-    with open_document(data, settings) as document:
-        text = document.text_layer(page_number)
-        image = None if text is not None else document.render_page(page_number)
-    if image is None:
-        page = PageResult(page_number=page_number, text=text or "", source="text_layer")
-    else:
-        page = _ocr_handle(app_name).recognize.remote(image, page_number).result()
+    ocr = RemoteOcr(_ocr_handle(app_name))
+    with open_document(data, load_settings()) as document:
+        page = read_page(document, page_number, ocr)
     ended = time.time()
-    ocr_seconds = page.seconds if image is not None else 0.0
     page.seconds = ended - started
     return {
         "page": page,
@@ -133,5 +128,5 @@ def process_page(data: bytes, page_number: int, app_name: str) -> dict[str, Any]
         "pid": os.getpid(),
         "started": started,
         "ended": ended,
-        "ocr_seconds": ocr_seconds,
+        "ocr_seconds": ocr.engine_seconds if page.source == "ocr" else 0.0,
     }

@@ -1,39 +1,120 @@
-"""All stages in one process: file → render → OCR per page → language → chunk → embed.
+"""The flow of a page and of a document, written once: fetch → render/text layer → OCR → text →
+chunk → embed.
 
-Used by ``kairo-ray ocr`` and as the engine-alone baseline the Ray application is measured
-against. The Ray application runs the same functions (:func:`process_page` per page task,
-:func:`finish_document` after the pages) spread over workers.
+Plain functions over small engine interfaces: :class:`PageOcr` reads one rendered page,
+:class:`DocumentEmbedder` chunks a document's pages and embeds texts. ``kairo-ray ocr`` hands them
+local engines (the models in this process); the Ray application hands them remote ones (Serve
+handles, ``kairo_ray.app.engines``) and fans pages out as tasks, each calling
+:func:`read_page`; the driver and the ad-hoc endpoint finish a document with
+:func:`finish_document`. A new stage (layout, say) is added here, once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
 
 from kairo_ray.models import Chunk, EmbeddedChunk, PageResult
 from kairo_ray.processing.chunk import chunk_pages, document_text
-from kairo_ray.processing.embed import Embedder, embed_chunks
 from kairo_ray.processing.language import detect_language
-from kairo_ray.processing.ocr import OcrEngine
 from kairo_ray.processing.render import Document, open_document
 from kairo_ray.settings import Settings
 
+if TYPE_CHECKING:
+    from kairo_ray.processing.embed import Embedder
 
-def process_page(document: Document, page_number: int, engine: OcrEngine) -> PageResult:
-    """One page: its PDF text layer when that passes the quality rule, otherwise OCR."""
+
+class PageOcr(Protocol):
+    """Reads the text of one rendered page (an OCR engine, here or on a replica)."""
+
+    def recognize(self, image: np.ndarray, page_number: int) -> PageResult: ...
+
+
+class DocumentEmbedder(Protocol):
+    """Splits pages into chunks its model can take whole, and embeds texts."""
+
+    async def chunk(self, pages: list[PageResult]) -> list[Chunk]: ...
+
+    async def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+
+def read_page(document: Document, page_number: int, ocr: PageOcr) -> PageResult:
+    """One page: its PDF text layer when that passes the quality rule, otherwise OCR of the
+    rendered page. ``seconds`` is the whole step's time."""
     started = time.perf_counter()
     text = document.text_layer(page_number)
     if text is not None:
-        return PageResult(
-            page_number=page_number,
-            text=text,
-            source="text_layer",
-            seconds=time.perf_counter() - started,
-        )
-    image = document.render_page(page_number)
-    result = engine.recognize(image, page_number)
+        result = PageResult(page_number=page_number, text=text, source="text_layer")
+    else:
+        result = ocr.recognize(document.render_page(page_number), page_number)
     return result.model_copy(update={"seconds": time.perf_counter() - started})
+
+
+@dataclass
+class FinishedDocument:
+    """What a document's pages become: its text, language and (embedded) chunks."""
+
+    text: str
+    language: str | None
+    chunks: list[EmbeddedChunk] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+async def finish_document(
+    pages: list[PageResult],
+    embedder: DocumentEmbedder | None,
+    known: Mapping[str, Sequence[float]] | None = None,
+) -> FinishedDocument:
+    """Text and language of the pages; with an ``embedder`` their chunks and vectors, embedding
+    only texts whose content hash is not ``known`` (vectors already stored for this document)
+    and each new text once."""
+    started = time.perf_counter()
+    text = document_text(pages)
+    finished = FinishedDocument(text=text, language=detect_language(text))
+    finished.timings["language"] = time.perf_counter() - started
+    if embedder is None:
+        return finished
+    started = time.perf_counter()
+    chunks = await embedder.chunk(pages)
+    finished.timings["chunk"] = time.perf_counter() - started
+    started = time.perf_counter()
+    vectors = {key: list(value) for key, value in (known or {}).items()}
+    fresh = {c.content_hash: c.text for c in chunks if c.content_hash not in vectors}
+    if fresh:
+        computed = await embedder.embed(list(fresh.values()))
+        vectors.update(zip(fresh, computed, strict=True))
+    finished.chunks = [
+        EmbeddedChunk(**chunk.model_dump(), embedding=vectors[chunk.content_hash])
+        for chunk in chunks
+    ]
+    finished.timings["embed"] = time.perf_counter() - started
+    return finished
+
+
+class LocalEmbedder:
+    """:class:`DocumentEmbedder` over a model loaded in this process."""
+
+    def __init__(self, embedder: Embedder, settings: Settings) -> None:
+        self._embedder = embedder
+        self._settings = settings
+
+    async def chunk(self, pages: list[PageResult]) -> list[Chunk]:
+        return chunk_pages(
+            pages,
+            self._settings.embeddings_chunk_size,
+            self._settings.embeddings_chunk_overlap,
+            self._embedder.count_tokens,
+            self._embedder.max_tokens,
+        )
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        return [vector.tolist() for vector in self._embedder.encode(texts)]
 
 
 @dataclass
@@ -49,49 +130,27 @@ class ProcessedDocument:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def finish_document(
-    pages: list[PageResult], settings: Settings, embedder: Embedder | None
-) -> tuple[str | None, list[Chunk] | list[EmbeddedChunk], dict[str, float]]:
-    """Language, chunks and (with an embedder) their vectors for a document's pages."""
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    text = document_text(pages)
-    language = detect_language(text)
-    timings["language"] = time.perf_counter() - started
-    if embedder is None:
-        return language, [], timings
-    started = time.perf_counter()
-    chunks = chunk_pages(
-        pages,
-        settings.embeddings_chunk_size,
-        settings.embeddings_chunk_overlap,
-        embedder.count_tokens,
-        embedder.max_tokens,
-    )
-    timings["chunk"] = time.perf_counter() - started
-    started = time.perf_counter()
-    embedded = embed_chunks(embedder, chunks)
-    timings["embed"] = time.perf_counter() - started
-    return language, embedded, timings
-
-
 def process_document(
     source: bytes | str | Path,
     settings: Settings,
-    engine: OcrEngine,
+    engine: PageOcr,
     embedder: Embedder | None = None,
     name: str | None = None,
 ) -> ProcessedDocument:
-    """Run every stage on one document in this process; bad input raises PermanentError."""
+    """Every stage on one document in this process (``kairo-ray ocr``, the benchmarks' engine
+    alone); bad input raises PermanentError."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
     with open_document(source, settings) as document:
         timings["open"] = time.perf_counter() - started
         started = time.perf_counter()
-        pages = [process_page(document, n, engine) for n in range(1, document.page_count + 1)]
+        pages = [read_page(document, n, engine) for n in range(1, document.page_count + 1)]
         timings["pages"] = time.perf_counter() - started
         kind = document.kind
-    language, chunks, more = finish_document(pages, settings, embedder)
-    timings.update(more)
+    local = LocalEmbedder(embedder, settings) if embedder is not None else None
+    finished = asyncio.run(finish_document(pages, local))
+    timings.update(finished.timings)
     label = name if name is not None else (str(source) if not isinstance(source, bytes) else "")
-    return ProcessedDocument(label, kind, pages, document_text(pages), language, chunks, timings)
+    return ProcessedDocument(
+        label, kind, pages, finished.text, finished.language, finished.chunks, timings
+    )

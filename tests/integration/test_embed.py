@@ -3,6 +3,7 @@ on both backends: onnx (the default, exported once from the real weights) and to
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
@@ -19,11 +20,11 @@ from kairo_ray.processing.embed import (
     Embedder,
     EmbeddingDimensionError,
     EmbeddingModelError,
-    embed_chunks,
     onnx_model,
     resolve_model,
 )
-from kairo_ray.settings import Settings
+from kairo_ray.processing.pipeline import LocalEmbedder, finish_document
+from kairo_ray.settings import Settings, load_settings
 
 pytestmark = pytest.mark.slow
 
@@ -97,11 +98,19 @@ def test_count_tokens_includes_special_tokens(embedder: Embedder) -> None:
 
 
 def test_only_new_hashes_are_encoded(embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipeline's finish_document with this model in-process (as `kairo-ray ocr --embed`)."""
     text = "Primera frase del documento. " * 20 + "\n\n" + "Otra parte distinta del texto. " * 20
     pages = [PageResult(page_number=1, text=text)]
     chunks = chunk_pages(pages, 200, 20, embedder.count_tokens, embedder.max_tokens)
     assert len(chunks) >= 4
-    first = embed_chunks(embedder, chunks)
+    local = LocalEmbedder(
+        embedder, load_settings(embeddings_chunk_size=200, embeddings_chunk_overlap=20)
+    )
+
+    def embed_chunks(known: dict | None = None) -> list:
+        return asyncio.run(finish_document(pages, local, known)).chunks
+
+    first = embed_chunks()
     assert [c.content_hash for c in first] == [c.content_hash for c in chunks]
     assert all(len(c.embedding) == 384 for c in first)
 
@@ -114,14 +123,14 @@ def test_only_new_hashes_are_encoded(embedder: Embedder, monkeypatch: pytest.Mon
         return original(texts)
 
     monkeypatch.setattr(embedder, "encode", spy)
-    second = embed_chunks(embedder, chunks, existing)
+    second = embed_chunks(existing)
     new_hashes = {chunks[-1].content_hash} - set(existing)
     assert sum(len(batch) for batch in encoded) == len(new_hashes)
     assert [c.embedding for c in second[:-1]] == [c.embedding for c in first[:-1]]
     assert np.allclose(second[-1].embedding, first[-1].embedding, atol=1e-5)
 
     encoded.clear()
-    embed_chunks(embedder, chunks, {c.content_hash: c.embedding for c in first})
+    embed_chunks({c.content_hash: c.embedding for c in first})
     assert encoded == []
 
 

@@ -1,0 +1,42 @@
+"""Serve handles behind the pipeline's engine interfaces (``kairo_ray.processing.pipeline``):
+the Ray side supplies these and the fan-out, the pipeline the steps."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+from ray.serve.handle import DeploymentHandle
+
+from kairo_ray.models import Chunk, PageResult
+
+
+class RemoteOcr:
+    """:class:`~kairo_ray.processing.pipeline.PageOcr` on the OCR deployment, called from a page
+    task (a plain worker, so the call blocks). ``engine_seconds`` is the replica's own time for
+    the last page, which tells engine time from the time spent around it."""
+
+    def __init__(self, handle: DeploymentHandle) -> None:
+        self._handle = handle
+        self.engine_seconds = 0.0
+
+    def recognize(self, image: np.ndarray, page_number: int) -> PageResult:
+        page: PageResult = self._handle.recognize.remote(image, page_number).result()
+        self.engine_seconds = page.seconds
+        return page
+
+
+class RemoteEmbedder:
+    """:class:`~kairo_ray.processing.pipeline.DocumentEmbedder` on the embedding deployment.
+
+    One call per text: the replica's ``@serve.batch`` gathers concurrent texts, of this and
+    other documents, into shared forward passes."""
+
+    def __init__(self, handle: DeploymentHandle) -> None:
+        self._handle = handle
+
+    async def chunk(self, pages: list[PageResult]) -> list[Chunk]:
+        return await self._handle.chunk.remote(pages)
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        return list(await asyncio.gather(*(self._handle.embed.remote(t) for t in texts)))
