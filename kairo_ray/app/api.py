@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from limits import parse as parse_rate
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.datastructures import UploadFile
@@ -32,8 +32,8 @@ from kairo_ray.db.queue import JobQueue
 from kairo_ray.db.store import DocumentStore
 from kairo_ray.errors import PermanentError, root_cause
 from kairo_ray.logs import configure_logging
-from kairo_ray.processing.chunk import document_text
-from kairo_ray.processing.language import detect_language
+from kairo_ray.models import PRIORITY_DEFAULT, Priority
+from kairo_ray.processing.pipeline import finish_document
 from kairo_ray.settings import Settings, load_settings
 
 MULTIPART_OVERHEAD = 64 * 1024
@@ -50,7 +50,7 @@ api = FastAPI(
 
 class ProcessDocumentRequest(BaseModel):
     document_id: UUID
-    priority: int = Field(default=5, ge=1, le=10)
+    priority: Priority = PRIORITY_DEFAULT
 
 
 class ProcessDocumentResponse(BaseModel):
@@ -213,11 +213,11 @@ class ApiBackend:
         except Exception as exc:
             raise root_cause(exc) from None
         pages = [outcome["page"] for outcome in outcomes]
-        text = document_text(pages)
+        finished = await finish_document(pages, embedder=None)  # nothing is stored or embedded
         return {
             "page_count": len(pages),
-            "language": detect_language(text),
-            "text": text,
+            "language": finished.language,
+            "text": finished.text,
             "pages": [page.model_dump() for page in pages],
             "seconds": round(time.perf_counter() - started, 3),
         }
@@ -307,7 +307,7 @@ class ApiIngress:
         self,
         job_id: UUID,
         request: Request,
-        priority: Annotated[int | None, Query(ge=1, le=10)] = None,
+        priority: Annotated[Priority | None, Query()] = None,
     ) -> dict[str, Any]:
         """Admin: run a failed, cancelled or completed job again, attempts reset."""
         await self.backend.admin(request)

@@ -1,0 +1,191 @@
+"""Every outcome of a job, driven through the real job runner, admission and leases against the
+in-memory queue and store (``kairo_ray.db.memory``) with fake cluster steps: no Ray, no database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any
+
+import pytest
+
+from kairo_ray.app.admission import Admission
+from kairo_ray.app.jobs import Database, JobRunner, Report
+from kairo_ray.db.memory import MemoryDatabase, MemoryQueue, MemoryStore
+from kairo_ray.errors import PermanentError, TransientError
+from kairo_ray.models import Chunk, PageResult
+from kairo_ray.settings import load_settings
+
+
+class Steps:
+    """The cluster's part, faked: ``pages`` pages, each taking ``delay`` seconds, or a failure."""
+
+    def __init__(self, pages: int = 3, delay: float = 0.0, error: Exception | None = None):
+        self.pages, self.delay, self.error = pages, delay, error
+        self.read: list[int] = []
+
+    async def load(self, job: Any) -> tuple[bytes, int]:
+        if isinstance(self.error, PermanentError):
+            raise self.error
+        return b"file", self.pages
+
+    async def page(self, data: bytes, page_number: int) -> dict[str, Any]:
+        await asyncio.sleep(self.delay)
+        if self.error is not None:
+            raise self.error
+        self.read.append(page_number)
+        text = f"Esta es la página {page_number} del contrato de arrendamiento de la vivienda."
+        return {"page": PageResult(page_number=page_number, text=text)}
+
+
+class Embedder:
+    def __init__(self) -> None:
+        self.embedded: list[str] = []
+
+    async def chunk(self, pages: list[PageResult]) -> list[Chunk]:
+        return [
+            Chunk(
+                index=i,
+                text=p.text,
+                page_start=p.page_number,
+                page_end=p.page_number,
+                char_start=0,
+                char_end=len(p.text),
+                content_hash=hashlib.sha256(p.text.encode()).hexdigest(),
+            )
+            for i, p in enumerate(pages)
+        ]
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        self.embedded += texts
+        return [[float(len(t))] * 384 for t in texts]
+
+
+def _runner(db: MemoryDatabase, steps: Steps, embedder: Embedder | None = None, **settings):
+    config = load_settings(_env_file=None, job_timeout_minutes=0.01, **settings)
+    admission = Admission(lambda: (2, 3))
+    report = Report()
+    runner = JobRunner(
+        Database(MemoryQueue(db), MemoryStore(db)),
+        admission,
+        steps,
+        lambda: embedder or Embedder(),
+        config,
+        report,
+    )
+    return runner, admission, report
+
+
+async def _claim(db: MemoryDatabase, admission: Admission):
+    job = await MemoryQueue(db).claim()
+    admission.claimed(job)
+    return job
+
+
+async def test_a_job_completes_with_its_pages_chunks_and_vectors() -> None:
+    db = MemoryDatabase()
+    row = db.add("scan.pdf")
+    runner, admission, report = _runner(db, Steps(pages=3))
+    assert await runner.run(await _claim(db, admission)) == "completed"
+    assert row.status == "completed" and row.results_stored == 1
+    assert [p.page_number for p in row.result.pages] == [1, 2, 3]
+    assert row.result.language == "es" and len(row.result.chunks) == 3
+    assert report.outcomes == {"completed": 1} and not admission.active
+    assert admission.pages_waiting == 0 and admission.slots.running == 0
+
+
+async def test_a_rerun_embeds_only_new_texts() -> None:
+    db = MemoryDatabase()
+    row = db.add("scan.pdf")
+    embedder = Embedder()
+    runner, admission, _ = _runner(db, Steps(pages=2), embedder)
+    await runner.run(await _claim(db, admission))
+    row.status = "queued"  # requeued
+    runner, admission, _ = _runner(db, Steps(pages=3), embedder)
+    assert await runner.run(await _claim(db, admission)) == "completed"
+    assert [text.split()[4] for text in embedder.embedded] == ["1", "2", "3"]
+
+
+async def test_bad_input_fails_at_once_with_its_reason() -> None:
+    db = MemoryDatabase()
+    row = db.add("broken.pdf")
+    runner, admission, _ = _runner(db, Steps(error=PermanentError("corrupt PDF: no pages")))
+    assert await runner.run(await _claim(db, admission)) == "failed"
+    assert row.status == "failed" and row.attempts == 1
+    assert row.error_message == "corrupt PDF: no pages"
+
+
+async def test_a_transient_failure_retries_until_attempts_run_out() -> None:
+    db = MemoryDatabase(max_attempts=2)
+    row = db.add("scan.pdf")
+    steps = Steps(error=TransientError("node lost"))
+    runner, admission, _ = _runner(db, steps)
+    assert await runner.run(await _claim(db, admission)) == "retry"
+    assert row.status == "queued" and "TransientError: node lost" in row.error_message
+    assert await runner.run(await _claim(db, admission)) == "failed"
+    assert row.status == "failed" and row.attempts == 2
+
+
+async def test_a_cancelled_job_is_dropped_at_the_next_heartbeat() -> None:
+    db = MemoryDatabase()
+    row = db.add("long.pdf")
+    steps = Steps(pages=2, delay=3.0)
+    runner, admission, _ = _runner(db, steps)
+    run = asyncio.create_task(runner.run(await _claim(db, admission)))
+    await asyncio.sleep(0.1)
+    assert await MemoryQueue(db).cancel(row.queue_id, "cancelled through the API")
+    assert await asyncio.wait_for(run, timeout=5) == "lost", "the heartbeat noticed within 0.5 s"
+    assert row.status == "cancelled" and row.results_stored == 0 and not steps.read
+    assert admission.slots.running == 0 and admission.pages_waiting == 0
+
+
+async def test_a_lease_lost_before_completion_writes_nothing() -> None:
+    db = MemoryDatabase()
+    row = db.add("scan.pdf")
+    runner, admission, _ = _runner(db, Steps(pages=1))
+    job = await _claim(db, admission)
+    row.claim_token = None  # expired and claimed elsewhere meanwhile
+    row.status = "processing"
+    assert await runner.run(job) == "lost"
+    assert row.results_stored == 0
+
+
+async def test_a_stopping_driver_gives_the_job_back_without_spending_an_attempt() -> None:
+    db = MemoryDatabase()
+    row = db.add("long.pdf")
+    runner, admission, report = _runner(db, Steps(pages=3, delay=5.0))
+    run = asyncio.create_task(runner.run(await _claim(db, admission)))
+    await asyncio.sleep(0.1)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert row.status == "queued" and row.attempts == 0
+    assert report.outcomes == {"released": 1} and not admission.active
+    assert admission.slots.running == 0 and admission.pages_waiting == 0
+
+
+async def test_one_failing_page_fails_the_document_and_stops_its_other_pages() -> None:
+    db = MemoryDatabase()
+    row = db.add("scan.pdf")
+
+    class OnePageBad(Steps):
+        async def page(self, data: bytes, page_number: int) -> dict[str, Any]:
+            if page_number == 2:
+                raise PermanentError("corrupt PDF page 2")
+            await asyncio.sleep(5)
+            return await super().page(data, page_number)
+
+    steps = OnePageBad(pages=4)
+    runner, admission, _ = _runner(db, steps)
+    assert await asyncio.wait_for(runner.run(await _claim(db, admission)), 3) == "failed"
+    assert row.error_message == "corrupt PDF page 2" and not steps.read
+    assert admission.slots.running == 0 and admission.pages_waiting == 0
+
+
+async def test_adhoc_pages_share_the_window() -> None:
+    db = MemoryDatabase()
+    runner, admission, _ = _runner(db, Steps(pages=0, delay=0.05))
+    outcomes = await runner.adhoc_pages(b"file", 4, key=1.0)
+    assert [o["page"].page_number for o in outcomes] == [1, 2, 3, 4]
+    assert admission.adhoc_slots.running == 0
