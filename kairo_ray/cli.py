@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from kairo_ray.errors import KairoError
+from kairo_ray.models import PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN
 from kairo_ray.settings import ConfigError, Settings, load_settings, secret
 
 if TYPE_CHECKING:
@@ -409,7 +410,10 @@ def _add_cluster_commands(subparsers: argparse._SubParsersAction) -> None:
         help="queue documents (local paths or URLs) as Kairo does: rows in documents",
     )
     submit.add_argument("items", nargs="+", metavar="FILE|URL")
-    submit.add_argument("--priority", type=int, default=5, choices=range(1, 11), metavar="1-10")
+    priorities = range(PRIORITY_MIN, PRIORITY_MAX + 1)
+    submit.add_argument(
+        "--priority", type=int, default=PRIORITY_DEFAULT, choices=priorities, metavar="1-10"
+    )
     submit.add_argument("--wait", action="store_true", help="show progress until all are done")
     submit.add_argument("--timeout", type=float, default=3600, help="seconds to --wait at most")
     submit.set_defaults(handler=_submit)
@@ -431,7 +435,7 @@ def _add_cluster_commands(subparsers: argparse._SubParsersAction) -> None:
 
     requeue = subparsers.add_parser("requeue", help="run a failed/cancelled/completed job again")
     requeue.add_argument("job_id", type=UUID)
-    requeue.add_argument("--priority", type=int, choices=range(1, 11), metavar="1-10")
+    requeue.add_argument("--priority", type=int, choices=priorities, metavar="1-10")
     requeue.set_defaults(handler=_requeue)
 
     token = subparsers.add_parser(

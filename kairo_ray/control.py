@@ -30,7 +30,7 @@ SERVE_TUNING_ENV = {
 """Defaults for the Ray processes of a head this starts (an operator's own values win; the
 cluster scripts set the same). Serve's controller loop runs every 0.1 s and every handle exports
 metrics every 0.1 s by default; for document jobs that take seconds this only takes CPU from OCR:
-on 2 cores the controller and GCS used 2.6 fewer CPU-seconds in the 44-page e2e benchmark."""
+on 2 cores the controller and GCS then take less CPU (benchmarks/reports/e2e.md)."""
 
 
 def settings_env(settings: Settings, *, secrets: bool = False) -> dict[str, str]:

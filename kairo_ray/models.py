@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
+
+PRIORITY_MIN, PRIORITY_DEFAULT, PRIORITY_MAX = 1, 5, 10
+"""A job's priority, as the seed's queue defines it: 1-10, higher first."""
+
+Priority = Annotated[int, Field(ge=PRIORITY_MIN, le=PRIORITY_MAX)]
+
+
+def check_priority(priority: int) -> int:
+    """``priority`` if it is one (1-10), else ValueError; the one place the rule is written."""
+    if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+        raise ValueError(
+            f"priority must be between {PRIORITY_MIN} and {PRIORITY_MAX}, got {priority}"
+        )
+    return priority
 
 
 class Job(BaseModel):

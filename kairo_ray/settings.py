@@ -151,7 +151,10 @@ class Settings(BaseSettings):
     )
     ocr_use_gpu: bool = False
     ocr_batch_size: int = Field(
-        default=6, ge=1, le=64, description="Text lines per recognition batch (6: -26 % s/page)."
+        default=6,
+        ge=1,
+        le=64,
+        description="Text lines per recognition batch (benchmarks/reports/ocr.md).",
     )
     ocr_det_model_dir: Path | None = None
     ocr_rec_model_dir: Path | None = None

@@ -27,8 +27,8 @@ from kairo_ray.settings import load_settings
 OCR_MALLOC_TUNABLE = "glibc.malloc.hugetlb=1"
 """Transparent huge pages for malloc's mappings in every OCR replica. Each page's activation
 buffers are tens of MB, above glibc's largest mmap threshold, so every page maps them afresh and
-faults them in 4 KiB at a time; huge pages cut that: measured 17 % faster and less memory per
-page with the onnx engine (ONNX Runtime's own arena is as fast but ~1 GB larger)."""
+faults them in 4 KiB at a time; huge pages cut that cost (ONNX Runtime's own arena would too,
+at much more memory). Figures: benchmarks/reports/e2e*.md."""
 
 
 OCR_PROCESS_ENV = {"GLIBC_TUNABLES": OCR_MALLOC_TUNABLE + ":${GLIBC_TUNABLES}"}

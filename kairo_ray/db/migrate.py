@@ -27,6 +27,7 @@ import asyncpg
 from kairo_ray.db.connector import connect
 from kairo_ray.db.embedded import ensure_database_url
 from kairo_ray.db.queries import Q
+from kairo_ray.db.store import EMBEDDING_COLUMNS, PAGE_COLUMNS
 from kairo_ray.errors import SchemaMismatchError
 from kairo_ray.settings import EMBEDDING_DIMENSION, Settings, load_settings
 
@@ -82,35 +83,9 @@ REQUIRED_COLUMNS: dict[str, frozenset[str]] = {
             "updated_at",
         ]
     ),
-    "document_pages": frozenset(
-        [
-            "document_id",
-            "page_number",
-            "text",
-            "lines",
-            "mean_confidence",
-            "source",
-            "rotation",
-            "width",
-            "height",
-        ]
-    ),
-    "document_embeddings": frozenset(
-        [
-            "id",
-            "document_id",
-            "chunk_index",
-            "chunk_text",
-            "chunk_length",
-            "embedding",
-            "content_hash",
-            "page_start",
-            "page_end",
-            "char_start",
-            "char_end",
-            "created_at",
-        ]
-    ),
+    # What the store writes (its COPY column lists), plus the keys and timestamps.
+    "document_pages": frozenset(PAGE_COLUMNS),
+    "document_embeddings": frozenset(EMBEDDING_COLUMNS) | {"id", "created_at"},
 }
 
 REQUIRED_FUNCTIONS = (

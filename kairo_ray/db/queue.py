@@ -23,7 +23,7 @@ import asyncpg
 from kairo_ray.db.connector import connect, listen_url
 from kairo_ray.db.queries import Q
 from kairo_ray.errors import LeaseLostError
-from kairo_ray.models import Job, QueueStats
+from kairo_ray.models import Job, QueueStats, check_priority
 from kairo_ray.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -34,12 +34,6 @@ NOTIFY_CHANNEL = "kairo_ocr_queue"
 MAX_ERROR_CHARS = 8000
 LISTEN_RETRY_SECONDS = 30.0
 _CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
-
-
-def _check_priority(priority: int) -> int:
-    if not 1 <= priority <= 10:
-        raise ValueError(f"priority must be between 1 and 10, got {priority}")
-    return priority
 
 
 class Wakeup:
@@ -191,7 +185,7 @@ class JobQueue:
         False when the job is still active, unknown, or its document already has an active job.
         """
         if priority is not None:
-            _check_priority(priority)
+            check_priority(priority)
         return bool(await self.pool.fetchval(Q.requeue_job, queue_id, priority))
 
     async def enqueue(self, document_id: UUID, priority: int = 5) -> tuple[UUID, str]:
@@ -199,7 +193,7 @@ class JobQueue:
 
         Raises LookupError when the document does not exist.
         """
-        row = await self.pool.fetchrow(Q.enqueue_job, document_id, _check_priority(priority))
+        row = await self.pool.fetchrow(Q.enqueue_job, document_id, check_priority(priority))
         if row is None:
             raise LookupError(f"document {document_id} does not exist")
         return row["queue_id"], row["status"]

@@ -18,7 +18,14 @@ import asyncpg
 
 from kairo_ray.db.queries import Q
 from kairo_ray.errors import LeaseLostError
-from kairo_ray.models import DocumentResult, Job, OcrLine, PageResult, SearchHit
+from kairo_ray.models import (
+    DocumentResult,
+    Job,
+    OcrLine,
+    PageResult,
+    SearchHit,
+    check_priority,
+)
 from kairo_ray.settings import EMBEDDING_DIMENSION
 
 logger = logging.getLogger(__name__)
@@ -96,8 +103,7 @@ class DocumentStore:
         self, file_url: str, file_type: str | None = None, priority: int = 5
     ) -> UUID:
         """Insert a document; auto_queue_trigger queues it, with ``priority`` if not 5."""
-        if not 1 <= priority <= 10:
-            raise ValueError(f"priority must be between 1 and 10, got {priority}")
+        check_priority(priority)
         async with self.pool.acquire() as conn, conn.transaction():
             document_id: UUID = await conn.fetchval(Q.insert_document, file_url, file_type)
             if priority != 5:

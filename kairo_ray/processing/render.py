@@ -1,8 +1,8 @@
 """Open a document from bytes or a path and render its pages, one at a time, as RGB arrays.
 
-Renderer: PDFs go through pypdfium2 (PDFium in-process). Measured on the eval PDFs at 200 dpi it
-renders a page in 0.01–0.1 s with no subprocess or temp files, against ~0.2 s/page for pdf2image
-(poppler's ``pdftoppm`` subprocess writing PPM files); see ``benchmarks/reports/ocr.md``. It also
+Renderer: PDFs go through pypdfium2 (PDFium in-process): no subprocess or temp files, and
+several times faster than pdf2image (poppler's ``pdftoppm`` writing PPM files; figures in
+``benchmarks/reports/ocr.md``). It also
 gives page sizes before rendering (for the pixel limit) and the embedded text layer. Raster files
 (PNG, JPEG, TIFF incl. multi-page and CCITT G4 fax, WebP, BMP) go through Pillow.
 
