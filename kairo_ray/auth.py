@@ -179,7 +179,7 @@ class Authenticator:
                     return key.key
             if self._jwks is not None:
                 try:
-                    return self._jwks.get_signing_key_from_jwt_header({"kid": kid}).key
+                    return self._jwks.get_signing_key(str(kid)).key
                 except jwt.PyJWKClientError:
                     raise AuthError(401, "invalid token: unknown signing key") from None
         raise AuthError(401, f"invalid token: algorithm {algorithm!r} is not accepted here")

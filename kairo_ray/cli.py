@@ -160,6 +160,38 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _reembed(args: argparse.Namespace, settings: Settings) -> int:
+    from kairo_ray.processing.embed import Embedder
+
+    embedder = Embedder.from_settings(settings)
+    done = _run(_reembed_all(settings, embedder, prune=args.prune))
+    print(f"re-embedded {done} documents into {embedder.space}")
+    return 0
+
+
+async def _reembed_all(settings: Settings, embedder: Any, *, prune: bool) -> int:
+    """Document by document until no stored chunk lacks a vector of the model's space."""
+    from tqdm import tqdm
+
+    space = embedder.space
+    done = 0
+    async with _database(settings) as (_, store):
+        chunks, _ = await store.count_to_reembed(space)
+        with tqdm(total=chunks, unit="chunk", desc=f"re-embedding into {space}") as bar:
+            while rows := await store.chunks_to_reembed(space):
+                texts = [row["chunk_text"] for row in rows]
+                vectors = await asyncio.to_thread(embedder.encode, texts)
+                await store.store_reembedded(
+                    rows[0]["document_id"], space, rows, [v.tolist() for v in vectors]
+                )
+                done += 1
+                bar.update(len(rows))
+        if prune:
+            pruned = await store.prune_other_spaces(space)
+            print(f"deleted {pruned} vectors of other models")
+    return done
+
+
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     from kairo_ray.db.embedded import ensure_database_url
     from kairo_ray.db.migrate import migrate_url
@@ -333,7 +365,7 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
     try:
         response = httpx.get(
             f"{url}/api/search",
-            params={"q": args.query, "k": args.k},
+            params={"q": args.query, "k": args.k, "mode": args.mode},
             headers=headers,
             timeout=60,
         )
@@ -350,11 +382,7 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(results, indent=2, ensure_ascii=False))
         return 0
     for rank, hit in enumerate(results, 1):
-        pages = (
-            hit["page_start"]
-            if hit["page_start"] == hit["page_end"]
-            else f"{hit['page_start']}-{hit['page_end']}"
-        )
+        pages = ",".join(str(page) for page in hit["pages"]) or "?"
         snippet = " ".join(hit["chunk_text"].split())[:160]
         print(f"{rank:2d}. {hit['score']:.3f}  {hit['file_url']}  p.{pages}\n    {snippet}")
     if not results:
@@ -426,6 +454,9 @@ def _add_cluster_commands(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("query")
     search.add_argument("-k", type=int, default=5, help="number of results (default 5)")
     search.add_argument("--api", help="API base URL (default http://127.0.0.1:API_PORT)")
+    search.add_argument(
+        "--mode", choices=["hybrid", "vector", "text"], default="hybrid", help="default hybrid"
+    )
     search.add_argument("--json", action="store_true")
     search.set_defaults(handler=_search)
 
@@ -446,6 +477,19 @@ def _add_cluster_commands(subparsers: argparse._SubParsersAction) -> None:
         "worker VPSes get it.",
     )
     token.set_defaults(handler=_token)
+
+    reembed = subparsers.add_parser(
+        "reembed",
+        help="embed the stored chunks again with EMBEDDINGS_MODEL, without OCR",
+        description="Give every stored chunk a vector of the configured model's space, from the "
+        "chunk text in the database: after a model change, or for the seed service's vectors. "
+        "Resumable (one document per transaction); searches of the old model go on answering "
+        "meanwhile. --prune then deletes the other models' vectors.",
+    )
+    reembed.add_argument(
+        "--prune", action="store_true", help="afterwards, delete vectors of other models"
+    )
+    reembed.set_defaults(handler=_reembed)
 
     migrate = subparsers.add_parser("migrate", help="apply the schema migrations")
     migrate.set_defaults(handler=_migrate)

@@ -82,6 +82,7 @@ class DocumentResult(BaseModel):
     language: str | None
     pages: list[PageResult]
     chunks: list[EmbeddedChunk]
+    embedding_space: str | None = None
 
 
 class QueueStats(BaseModel):
@@ -93,11 +94,31 @@ class QueueStats(BaseModel):
     oldest_queued_age_seconds: float | None = None
 
 
+SearchMode = Literal["hybrid", "vector", "text"]
+
+
+class ChunkHit(BaseModel):
+    """One matching chunk of a found document."""
+
+    chunk_index: int
+    chunk_text: str
+    page_start: int | None
+    page_end: int | None
+    score: float = Field(description="Cosine similarity of the chunk to the query.")
+
+
 class SearchHit(BaseModel):
+    """A found document: its best chunk's fields at the top, up to three chunks in ``chunks``."""
+
     document_id: UUID
     file_url: str
     page_start: int | None
     page_end: int | None
     chunk_index: int
     chunk_text: str
-    score: float
+    score: float = Field(description="Cosine similarity of the best chunk to the query.")
+    rank_score: float = Field(
+        default=0.0, description="What the documents are ordered by: the fused ranks."
+    )
+    pages: list[int] = Field(default_factory=list)
+    chunks: list[ChunkHit] = Field(default_factory=list)

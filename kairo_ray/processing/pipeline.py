@@ -37,7 +37,10 @@ class PageOcr(Protocol):
 
 
 class DocumentEmbedder(Protocol):
-    """Splits pages into chunks its model can take whole, and embeds texts."""
+    """Splits pages into chunks its model can take whole, and embeds texts; ``space`` names
+    its model's vector space, stored with every vector."""
+
+    async def space(self) -> str: ...
 
     async def chunk(self, pages: list[PageResult]) -> list[Chunk]: ...
 
@@ -63,6 +66,7 @@ class FinishedDocument:
     text: str
     language: str | None
     chunks: list[EmbeddedChunk] = field(default_factory=list)
+    space: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -81,6 +85,7 @@ async def finish_document(
     if embedder is None:
         return finished
     started = time.perf_counter()
+    finished.space = await embedder.space()
     chunks = await embedder.chunk(pages)
     finished.timings["chunk"] = time.perf_counter() - started
     started = time.perf_counter()
@@ -103,6 +108,9 @@ class LocalEmbedder:
     def __init__(self, embedder: Embedder, settings: Settings) -> None:
         self._embedder = embedder
         self._settings = settings
+
+    async def space(self) -> str:
+        return self._embedder.space
 
     async def chunk(self, pages: list[PageResult]) -> list[Chunk]:
         return chunk_pages(

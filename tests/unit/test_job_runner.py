@@ -43,6 +43,9 @@ class Embedder:
     def __init__(self) -> None:
         self.embedded: list[str] = []
 
+    async def space(self) -> str:
+        return "test-space"
+
     async def chunk(self, pages: list[PageResult]) -> list[Chunk]:
         return [
             Chunk(

