@@ -190,9 +190,9 @@ async def latency(store: DocumentStore, embedder: Embedder, count: int) -> dict[
     return result
 
 
-async def run(args: argparse.Namespace, work: Path, url: str) -> str:
-    settings = load_settings(_env_file=None, data_dir=work / "data", database_url=url)
-    pages = ocr_corpus(work, settings)
+async def run(
+    args: argparse.Namespace, settings: Settings, url: str, pages: dict[str, list[PageResult]]
+) -> str:
     pool = await create_pool(settings, url=url, min_size=1, max_size=2)
     store, queue = DocumentStore(pool), JobQueue(pool, settings)
     quality_rows: dict[str, list[dict]] = {}
@@ -272,7 +272,9 @@ def main() -> None:
     try:
         url = server.get_uri()
         migrate_url(url)
-        publish(asyncio.run(run(args, work, url)), args.report)
+        settings = load_settings(_env_file=None, data_dir=work / "data", database_url=url)
+        pages = ocr_corpus(work, settings)  # before the event loop: the CLI's pipeline runs one
+        publish(asyncio.run(run(args, settings, url, pages)), args.report)
     finally:
         server.cleanup()
 
