@@ -16,6 +16,8 @@ load_env() {
   # (the same defaults as kairo_ray.control.SERVE_TUNING_ENV).
   export RAY_SERVE_CONTROL_LOOP_INTERVAL_S="${RAY_SERVE_CONTROL_LOOP_INTERVAL_S:-0.5}"
   export RAY_SERVE_METRICS_EXPORT_INTERVAL_MS="${RAY_SERVE_METRICS_EXPORT_INTERVAL_MS:-1000}"
+  # Ray retries tasks its memory monitor kills without limit by default (control.SERVE_TUNING_ENV).
+  export RAY_task_oom_retries="${RAY_task_oom_retries:-2}"
 }
 
 # Ray's ports have no authentication: they must only be reachable on a private network.

@@ -26,6 +26,9 @@ DASHBOARD_PORT = 8265
 SERVE_TUNING_ENV = {
     "RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "0.5",
     "RAY_SERVE_METRICS_EXPORT_INTERVAL_MS": "1000",
+    # Ray retries a task its memory monitor killed without limit by default: a page that needs
+    # more memory than the node has would loop for ever.
+    "RAY_task_oom_retries": "2",
 }
 """Defaults for the Ray processes of a head this starts (an operator's own values win; the
 cluster scripts set the same). Serve's controller loop runs every 0.1 s and every handle exports

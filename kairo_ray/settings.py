@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     max_retries: int = Field(default=3, ge=0, le=100)
     retry_backoff_seconds: float = Field(default=30.0, ge=0)
     job_timeout_minutes: float = Field(default=15.0, gt=0)
+    job_deadline_minutes: float = Field(
+        default=60.0,
+        gt=0,
+        description="Longest time one attempt at a job may take, alive or not: then it is "
+        "stopped, the attempt spent, and the job retried or failed naming this limit.",
+    )
     max_concurrent_jobs: int = Field(
         default=0, ge=0, description="Jobs one cluster holds at once; 0 = derived from its CPUs."
     )
@@ -109,7 +115,15 @@ class Settings(BaseSettings):
     # --- fetch ----------------------------------------------------------------------------------
     temp_dir: Path = Field(default=Path("/tmp/kairo-ray"))
     max_file_size_mb: float = Field(default=50.0, gt=0)
-    fetch_timeout_seconds: float = Field(default=30.0, gt=0)
+    fetch_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Longest wait for the file host between two reads."
+    )
+    fetch_deadline_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Longest time for a whole download, redirects included: a host that sends "
+        "a byte now and then cannot hold a job slot for ever.",
+    )
     fetch_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     fetch_allow_local_paths: bool | None = Field(
         default=None,

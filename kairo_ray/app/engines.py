@@ -10,6 +10,9 @@ from ray.serve.handle import DeploymentHandle
 
 from kairo_ray.models import Chunk, PageResult
 
+EMBED_SLICE = 64
+"""Texts of one document in flight to the embedding replica at once (its batches are 32)."""
+
 
 class RemoteOcr:
     """:class:`~kairo_ray.processing.pipeline.PageOcr` on the OCR deployment, called from a page
@@ -45,4 +48,10 @@ class RemoteEmbedder:
         return await self._handle.chunk.remote(pages)
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
-        return list(await asyncio.gather(*(self._handle.embed.remote(t) for t in texts)))
+        """In slices of EMBED_SLICE texts: a large born-digital document does not put thousands
+        of calls in the replica's queue at once, ahead of every other document's."""
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), EMBED_SLICE):
+            calls = (self._handle.embed.remote(t) for t in texts[start : start + EMBED_SLICE])
+            vectors.extend(await asyncio.gather(*calls))
+        return vectors

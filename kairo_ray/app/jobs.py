@@ -20,17 +20,26 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+import asyncpg
 
 from kairo_ray.app.admission import Admission, PageKey
 from kairo_ray.app.leases import Lease
-from kairo_ray.errors import LeaseLostError, PermanentError, describe, root_cause
+from kairo_ray.errors import (
+    LeaseLostError,
+    PermanentError,
+    TransientError,
+    describe,
+    root_cause,
+)
 from kairo_ray.logs import job_context
 from kairo_ray.models import DocumentResult, Job, PageResult
 from kairo_ray.processing.pipeline import DocumentEmbedder, finish_document
 from kairo_ray.settings import Settings
 
 log = logging.getLogger("kairo_ray.driver")
+T = TypeVar("T")
 
 KEPT = 200
 """Recent documents whose progress and page traces the driver keeps for the CLI and tests."""
@@ -125,10 +134,12 @@ class JobRunner:
         outcome = "completed"
         log.info("job claimed", extra=ctx)
         try:
-            result = await self.process(job)
+            result = await self._within_deadline(job)
             self._report.of(job)["stage"] = "storing"
             lease.stop()
-            await self._db.store.complete(job, result)
+            # Finished work is kept across a database restart: completion is fenced by the
+            # claim token, so repeating it is safe, and a lease lost meanwhile ends it.
+            await persist(lambda: self._db.store.complete(job, result), "completing the job")
             log.info("job completed", extra={**ctx, "seconds": time.monotonic() - started})
             if self._on_completed is not None:
                 await self._on_completed(job, result)
@@ -141,7 +152,7 @@ class JobRunner:
                 with contextlib.suppress(LeaseLostError):  # already someone else's
                     await self._db.queue.release(
                         job, "driver stopped before finishing; queued again"
-                    )
+                    )  # no retries: a stop is bounded, and the lease expiry is the fallback
                 raise
             outcome = "lost"
             log.warning("lease lost (cancelled, expired or re-claimed), dropping job", extra=ctx)
@@ -158,10 +169,25 @@ class JobRunner:
     async def _fail(self, job: Job, cause: BaseException) -> str:
         permanent = isinstance(cause, PermanentError)
         try:
-            status = await self._db.queue.fail(job, describe(cause), permanent=permanent)
+            status = await persist(
+                lambda: self._db.queue.fail(job, describe(cause), permanent=permanent),
+                "recording the failure",
+            )
         except LeaseLostError:
             return "lost"
         return "failed" if status == "failed" else "retry"
+
+    async def _within_deadline(self, job: Job) -> DocumentResult:
+        """:meth:`process` within JOB_DEADLINE_MINUTES: a job alive but stuck (a page that
+        never ends, an embedding that hangs) spends its attempt and says why."""
+        minutes = self._settings.job_deadline_minutes
+        try:
+            async with asyncio.timeout(minutes * 60):
+                return await self.process(job)
+        except TimeoutError:
+            raise TransientError(
+                f"the job took longer than JOB_DEADLINE_MINUTES={minutes:g}"
+            ) from None
 
     async def process(self, job: Job) -> DocumentResult:
         """The document flow for one job: load → pages → finish (text, language, chunks, only
@@ -217,6 +243,35 @@ class JobRunner:
                 return await self._steps.page(data, page_number)
 
         return await all_or_first_error([one(n) for n in range(1, page_count + 1)])
+
+
+DATABASE_RETRY_DELAYS = (0.5, 1, 2, 4, 8, 15, 30)
+"""Waits between tries of a write that is safe to repeat: about a minute in all, long enough
+for PostgreSQL or pgbouncer to restart or a Supabase pooler to fail over."""
+
+CONNECTION_ERRORS = (
+    OSError,
+    TimeoutError,
+    ConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
+
+
+async def persist(write: Callable[[], Awaitable[T]], what: str) -> T:
+    """Run ``write`` (complete, fail: fenced by the claim token, so repeating it is safe),
+    trying again on connection errors; other errors, LeaseLostError among them, at once."""
+    for delay in (*DATABASE_RETRY_DELAYS, None):
+        try:
+            return await write()
+        except CONNECTION_ERRORS:
+            if delay is None:
+                raise
+            log.warning("%s: database unreachable, trying again in %s s", what, delay)
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 async def all_or_first_error(steps: list[Coroutine[Any, Any, Any]]) -> list[Any]:

@@ -17,6 +17,9 @@ from kairo_ray.models import Job
 
 log = logging.getLogger("kairo_ray.leases")
 
+HEARTBEAT_RETRY_SECONDS = 2.0
+"""Wait before repeating a failed heartbeat (the lease itself lasts JOB_TIMEOUT_MINUTES)."""
+
 
 class Heartbeats(Protocol):
     async def heartbeat(self, job: Job) -> Any: ...
@@ -39,16 +42,25 @@ class Lease:
         self._keeper.cancel()
 
     async def _keep(self) -> None:
+        """A heartbeat every interval; one that fails (the database restarting, pgbouncer
+        dropping the connection) is retried within seconds, not an interval later, so a few
+        blips in a row cannot let the lease lapse and the job be taken twice."""
+        wait = self._interval
         while True:
-            await asyncio.sleep(self._interval)
+            await asyncio.sleep(wait)
             try:
                 await self._queue.heartbeat(self._job)
+                wait = self._interval
             except LeaseLostError:
                 self.lost.set()
                 if self._work is not None:
                     self._work.cancel()
                 return
             except Exception:
+                wait = min(self._interval, HEARTBEAT_RETRY_SECONDS)
                 log.warning(
-                    "heartbeat failed, retrying", extra=job_context(self._job), exc_info=True
+                    "heartbeat failed, retrying in %.0f s",
+                    wait,
+                    extra=job_context(self._job),
+                    exc_info=True,
                 )

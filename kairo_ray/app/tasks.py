@@ -24,6 +24,9 @@ from kairo_ray.processing.render import open_document
 from kairo_ray.settings import Settings, load_settings
 
 PAGE_TASK_RETRIES = 3
+"""Ray re-runs a page task whose worker or node died this many times (a lost node's pages go
+elsewhere); tasks the memory monitor kills are retried RAY_task_oom_retries times, which
+kairo-ray bounds too (control.SERVE_TUNING_ENV, cluster/common.sh)."""
 
 
 def pages_in_flight(engines: int) -> int:
@@ -99,12 +102,19 @@ async def open_remotely(data: ray.ObjectRef, file_type: str | None, seconds: flo
 
 
 async def run_page(data: ray.ObjectRef, page_number: int, app_name: str, seconds: float) -> Any:
-    """One page as a :func:`process_page` task, killed after PAGE_TIMEOUT_SECONDS."""
+    """One page as a :func:`process_page` task, killed after PAGE_TIMEOUT_SECONDS. A page whose
+    worker dies every time (a crash, the memory monitor) spends the job's attempt once Ray's
+    own retries are used up, and says so, so MAX_RETRIES bounds it like any failure."""
     try:
         return await _bounded(process_page.remote(data, page_number, app_name), seconds)
     except TimeoutError:
         raise TransientError(
             f"page {page_number} took longer than PAGE_TIMEOUT_SECONDS={seconds:g}"
+        ) from None
+    except (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError) as exc:
+        raise TransientError(
+            f"the worker died {PAGE_TASK_RETRIES + 1} times on page {page_number} "
+            f"({type(exc).__name__})"
         ) from None
 
 

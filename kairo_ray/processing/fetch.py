@@ -409,7 +409,14 @@ async def fetch(url_or_path: str, settings: Settings, file_type: str | None = No
     parts = urlsplit(url_or_path)
     scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
-        return await _download(url_or_path, settings, file_type)
+        try:
+            async with asyncio.timeout(settings.fetch_deadline_seconds):
+                return await _download(url_or_path, settings, file_type)
+        except TimeoutError:
+            raise TransientError(
+                f"download of {_redact(url_or_path)} took longer than "
+                f"FETCH_DEADLINE_SECONDS={settings.fetch_deadline_seconds:g}"
+            ) from None
     if scheme in ("file", ""):
         path = Path(unquote(parts.path)) if scheme == "file" else Path(url_or_path)
         check_local_path(path, settings)

@@ -88,6 +88,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"0\r\n\r\n")
             except (BrokenPipeError, ConnectionResetError):
                 pass
+        elif path == "/trickle":
+            # A byte every 0.3 s: each read is well within FETCH_TIMEOUT_SECONDS. Bounded: 20 s.
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            try:
+                for _ in range(66):
+                    self.wfile.write(b"%" if _ == 0 else b"x")
+                    self.wfile.flush()
+                    time.sleep(0.3)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
         elif path == "/slow":
             time.sleep(2)
             self._send(200, PDF)
@@ -309,6 +321,14 @@ async def test_error_messages_hide_signed_url_tokens(server: str, temp_dir: Path
 async def test_read_timeout_is_transient(server: str, temp_dir: Path) -> None:
     with pytest.raises(TransientError, match="timeout"):
         await fetch(f"{server}/slow", _settings(temp_dir, fetch_timeout_seconds=0.5))
+    assert _leftovers(temp_dir) == []
+
+
+async def test_a_trickling_download_ends_at_its_deadline(server: str, temp_dir: Path) -> None:
+    started = time.monotonic()
+    with pytest.raises(TransientError, match=r"longer than FETCH_DEADLINE_SECONDS=1\b") as late:
+        await fetch(f"{server}/trickle?token=secret", _settings(temp_dir, fetch_deadline_seconds=1))
+    assert time.monotonic() - started < 5 and "secret" not in str(late.value)
     assert _leftovers(temp_dir) == []
 
 

@@ -192,3 +192,73 @@ async def test_adhoc_pages_share_the_window() -> None:
     outcomes = await runner.adhoc_pages(b"file", 4, key=1.0)
     assert [o["page"].page_number for o in outcomes] == [1, 2, 3, 4]
     assert admission.adhoc_slots.running == 0
+
+
+class FlakyStore(MemoryStore):
+    """The database restarting during completion: the first ``blips`` writes fail to connect."""
+
+    def __init__(self, db: MemoryDatabase, blips: int) -> None:
+        super().__init__(db)
+        self.blips = blips
+
+    async def complete(self, job: Any, result: Any) -> None:
+        if self.blips:
+            self.blips -= 1
+            raise ConnectionRefusedError("the database is restarting")
+        await super().complete(job, result)
+
+
+class FlakyQueue(MemoryQueue):
+    def __init__(self, db: MemoryDatabase, blips: int) -> None:
+        super().__init__(db)
+        self.blips = blips
+        self.heartbeats = 0
+
+    async def heartbeat(self, job: Any) -> None:
+        self.heartbeats += 1
+        if self.blips:
+            self.blips -= 1
+            raise OSError("server closed the connection unexpectedly")
+        await super().heartbeat(job)
+
+
+async def test_finished_work_survives_a_database_restart(monkeypatch) -> None:
+    monkeypatch.setattr("kairo_ray.app.jobs.DATABASE_RETRY_DELAYS", (0.01, 0.01, 0.01))
+    db = MemoryDatabase()
+    row = db.add("scan.pdf")
+    runner, admission, _ = _runner(db, Steps(pages=2))
+    runner._db.store = FlakyStore(db, blips=2)
+    assert await runner.run(await _claim(db, admission)) == "completed"
+    assert row.status == "completed" and row.results_stored == 1 and row.attempts == 1
+
+
+async def test_a_database_that_stays_away_spends_the_attempt(monkeypatch) -> None:
+    monkeypatch.setattr("kairo_ray.app.jobs.DATABASE_RETRY_DELAYS", (0.01,))
+    db = MemoryDatabase()
+    row = db.add("scan.pdf")
+    runner, admission, _ = _runner(db, Steps(pages=1))
+    runner._db.store = FlakyStore(db, blips=5)
+    assert await runner.run(await _claim(db, admission)) == "retry"
+    assert "ConnectionRefusedError" in row.error_message and row.results_stored == 0
+
+
+async def test_heartbeat_blips_do_not_lose_the_lease(monkeypatch) -> None:
+    """Failed heartbeats are repeated within seconds, not a third of the lease later."""
+    monkeypatch.setattr("kairo_ray.app.leases.HEARTBEAT_RETRY_SECONDS", 0.05)
+    db = MemoryDatabase()
+    row = db.add("long.pdf")
+    runner, admission, _ = _runner(db, Steps(pages=1, delay=1.6))
+    queue = runner._db.queue = FlakyQueue(db, blips=3)
+    assert await runner.run(await _claim(db, admission)) == "completed"
+    assert queue.heartbeats >= 4 and queue.blips == 0, "three failed, then one went through"
+    assert row.results_stored == 1
+
+
+async def test_a_stuck_job_ends_at_its_deadline() -> None:
+    db = MemoryDatabase(max_attempts=1)
+    row = db.add("stuck.pdf")
+    runner, admission, _ = _runner(db, Steps(pages=1, delay=60), job_deadline_minutes=0.005)
+    outcome = await asyncio.wait_for(runner.run(await _claim(db, admission)), timeout=5)
+    assert outcome == "failed" and row.status == "failed"
+    assert "JOB_DEADLINE_MINUTES=0.005" in row.error_message
+    assert admission.slots.running == 0 and admission.pages_waiting == 0
