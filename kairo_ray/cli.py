@@ -365,7 +365,7 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
     try:
         response = httpx.get(
             f"{url}/api/search",
-            params={"q": args.query, "k": args.k, "mode": args.mode},
+            params={"q": args.query, "k": args.k, **({"mode": args.mode} if args.mode else {})},
             headers=headers,
             timeout=60,
         )
@@ -455,7 +455,7 @@ def _add_cluster_commands(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("-k", type=int, default=5, help="number of results (default 5)")
     search.add_argument("--api", help="API base URL (default http://127.0.0.1:API_PORT)")
     search.add_argument(
-        "--mode", choices=["hybrid", "vector", "text"], default="hybrid", help="default hybrid"
+        "--mode", choices=["vector", "hybrid", "text"], help="default: the API's SEARCH_MODE"
     )
     search.add_argument("--json", action="store_true")
     search.set_defaults(handler=_search)

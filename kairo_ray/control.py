@@ -198,8 +198,10 @@ def running_driver(settings: Settings) -> Any | None:
 
 
 def _ready(status: dict[str, Any]) -> bool:
-    """Running, and done preparing page workers (a driver from before that step has no key)."""
-    return bool(status["running"]) and status.get("page_workers", []) is not None
+    """Running, holding its instance id or refused it, and done preparing page workers (a
+    driver from before those steps has no key)."""
+    decided = status.get("instance_held", True) or bool(status.get("refused"))
+    return bool(status["running"]) and decided and status.get("page_workers", []) is not None
 
 
 def up(settings: Settings, address: str | None = None) -> dict[str, Any]:
@@ -239,6 +241,10 @@ def up(settings: Settings, address: str | None = None) -> dict[str, Any]:
     while not _ready(status) and time.monotonic() < deadline:
         time.sleep(0.5)
         status = ray.get(driver.status.remote())
+    if status.get("refused"):
+        raise RayCommandError(
+            f"the queue driver is refused: {status['refused']}. `kairo-ray down` stops this one"
+        )
     host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
     return {
         "ray_address": address,

@@ -28,6 +28,10 @@ class LeaseLostError(KairoError):
     """This worker no longer holds the job (lease expired, cancelled, re-claimed elsewhere)."""
 
 
+class InstanceInUseError(KairoError):
+    """Another running cluster holds this VPS_INSTANCE_ID."""
+
+
 class SchemaMismatchError(KairoError):
     """The database does not match what kairo-ray's migrations expect."""
 

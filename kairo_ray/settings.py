@@ -200,6 +200,18 @@ class Settings(BaseSettings):
         "English in one space). onnx: a sentence-transformers model on ONNX Runtime (exported "
         "once into MODEL_CACHE_DIR). torch: sentence-transformers itself.",
     )
+    search_mode: Literal["vector", "hybrid", "text"] = Field(
+        default="vector",
+        description="The search a query gets unless it asks for another (?mode=, --mode). "
+        "vector measured best with the default model (benchmarks/reports/search.md); hybrid "
+        "adds full-text relevance, text is full-text alone (ids, amounts, names).",
+    )
+    search_text_weight: float = Field(
+        default=0.02,
+        ge=0,
+        le=10,
+        description="hybrid: what the best full-text match adds to a chunk's cosine similarity.",
+    )
     embeddings_query_prefix: str | None = Field(
         default=None,
         description="Put before a search query (e5 models: 'query: '). Unset: 'query: ' for a "

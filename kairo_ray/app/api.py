@@ -352,17 +352,28 @@ class ApiIngress:
         request: Request,
         q: Annotated[str, Query(min_length=1, max_length=2000, description="What to look for")],
         k: Annotated[int, Query(ge=1, le=100, description="Documents wanted")] = 10,
-        mode: Annotated[SearchMode, Query(description="hybrid, vector or text")] = "hybrid",
+        mode: Annotated[
+            SearchMode | None, Query(description="vector, hybrid or text; default SEARCH_MODE")
+        ] = None,
     ) -> dict[str, Any]:
         """Documents for a query, best first, each with its best chunks and pages: a user's own,
-        or every document for the service. hybrid fuses full-text and vector rankings."""
+        or every document for the service. vector: the model's similarity; hybrid: plus
+        full-text relevance; text: full-text alone."""
         principal = await self.backend.caller(request)
         if not q.strip():
             raise HTTPException(422, "q must contain text")
         _, store = await self.backend.db()
         vector, space = await self.backend.embed_query(q)
+        settings = self.backend.settings
+        mode = mode or settings.search_mode
         hits = await store.search(
-            vector, k, owner=principal.user_id, space=space, text=q, mode=mode
+            vector,
+            k,
+            owner=principal.user_id,
+            space=space,
+            text=q,
+            mode=mode,
+            text_weight=settings.search_text_weight,
         )
         return {
             "query": q,

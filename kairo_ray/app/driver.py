@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from typing import Any
 
@@ -28,7 +29,7 @@ from kairo_ray.app.webhook import send_webhook
 from kairo_ray.db.connector import create_pool
 from kairo_ray.db.queue import JobQueue
 from kairo_ray.db.store import DocumentStore
-from kairo_ray.errors import LeaseLostError, describe
+from kairo_ray.errors import InstanceInUseError, LeaseLostError, describe
 from kairo_ray.logs import configure_logging, job_context
 from kairo_ray.models import DocumentResult, Job
 from kairo_ray.processing.fetch import fetch
@@ -100,6 +101,11 @@ class QueueDriver:
         self._listening = False
         self._recovered = False
         self._started_at = time.time()
+        # The Ray cluster this driver belongs to: a restarted driver is the same holder of the
+        # instance id, a driver of another cluster is not.
+        self._session = ray.get_runtime_context().get_session_name()
+        self._refused: str | None = None
+        self._instance_held = False
         self._main = asyncio.get_running_loop().create_task(self._run())
         self._spawn(self._prepare_page_workers())
 
@@ -122,6 +128,8 @@ class QueueDriver:
             "page_window": window,
             "outcomes": dict(self._report.outcomes),
             "last_error": self._last_error,
+            "refused": self._refused,
+            "instance_held": self._instance_held,
             "uptime_seconds": time.time() - self._started_at,
         }
 
@@ -194,6 +202,8 @@ class QueueDriver:
         ended = await queue.end_own_leases()
         if ended:
             log.warning("ended %d leases of claims that never reached a run", ended)
+        if self._refused is None:  # a clean stop frees the id for the next start at once
+            await queue.release_instance(self._session)
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -208,6 +218,9 @@ class QueueDriver:
                 # Running jobs use the new connection from their next query.
                 self._db.queue = JobQueue(self._pool, self._settings)
                 self._db.store = DocumentStore(self._pool, self._settings.documents_owner_column)
+                # Before anything else: a second cluster under this id would otherwise end the
+                # first one's leases below, taking them for a dead predecessor's.
+                await self._hold_instance()
                 if not self._recovered:
                     # Once per driver process, before it holds anything itself.
                     ended = await self._db.queue.end_own_leases()
@@ -221,6 +234,12 @@ class QueueDriver:
                     await self._poll(wake)
             except asyncio.CancelledError:
                 raise
+            except InstanceInUseError as exc:
+                # Refused, not failed: say so in the status (`kairo-ray up` reports it) and look
+                # again later, in case the other cluster has gone.
+                self._refused = self._last_error = str(exc)
+                log.error("%s", exc)
+                await asyncio.sleep(self._instance_stale_seconds() / 2)
             except Exception as exc:
                 self._last_error = describe(exc)
                 log.exception("driver loop failed, retrying in %.0fs", backoff)
@@ -232,6 +251,18 @@ class QueueDriver:
                 if pool is not None and not self._admission.active:
                     await pool.close()
                     self._pool = None
+
+    def _instance_stale_seconds(self) -> float:
+        """How long an instance row may go unrenewed before another cluster may take the id:
+        a few polls (the driver renews it every round) and at least half a minute."""
+        return max(30.0, 3 * self._settings.poll_interval_seconds + 10)
+
+    async def _hold_instance(self) -> None:
+        await self._db.queue.register_instance(
+            self._session, socket.gethostname(), self._instance_stale_seconds()
+        )
+        self._refused = None
+        self._instance_held = True
 
     async def _prepare_page_workers(self) -> None:
         """Start a page window of workers now, so the first document does not wait for them.
@@ -261,6 +292,7 @@ class QueueDriver:
     async def _poll(self, wake: Any) -> None:
         admission = self._admission
         while not self._stopping:
+            await self._hold_instance()
             while admission.may_claim():
                 job = await self._db.queue.claim()
                 if job is None:

@@ -104,6 +104,23 @@ SELECT ocr_job_fail($1, $2, $3, $4, $5, $6);
 -- name: release_job
 SELECT ocr_job_release($1, $2, $3, $4);
 
+-- name: register_instance
+-- Hold instance id $1 for Ray session $2 on host $3: taken when free, held by this session, or
+-- not renewed for $4 seconds; no row back when another live session holds it.
+INSERT INTO kairo_instances AS i (instance_id, session, host, seen_at)
+VALUES ($1, $2, $3, now())
+ON CONFLICT (instance_id) DO UPDATE
+SET session = EXCLUDED.session, host = EXCLUDED.host, seen_at = now()
+WHERE i.session = EXCLUDED.session OR i.seen_at < now() - make_interval(secs => $4)
+RETURNING true;
+
+-- name: instance_holder
+SELECT host, extract(epoch FROM now() - seen_at) AS seconds_ago
+FROM kairo_instances WHERE instance_id = $1;
+
+-- name: release_instance
+DELETE FROM kairo_instances WHERE instance_id = $1 AND session = $2;
+
 -- name: end_leases
 SELECT ocr_job_end_leases($1);
 
@@ -201,41 +218,52 @@ ORDER BY page_number;
 SELECT set_config('hnsw.ef_search', $1, true);
 
 -- name: search_documents
--- Documents for a query, hybrid: the $5 chunks nearest to the query vector $1 (HNSW, cosine) and
--- the $5 chunks whose words best match the query text $2 (full-text, ts_rank), both among the
--- chunks of vector space $4, fused by reciprocal rank (1 / (60 + rank), summed). $6 'vector' or
--- 'text' keeps one ranking only. A document scores as its best chunk; the $3 best documents come
--- back with up to 3 chunks each, best first, with their cosine similarity to the query.
+-- Documents for a query: the $5 chunks nearest to the query vector $1 (HNSW, cosine) and,
+-- among them (hybrid) or among all (text), those whose words best match the query text $2
+-- (full-text, ts_rank), all among the chunks of vector space $4. A chunk scores its cosine similarity to the query plus $7 times its text
+-- relevance relative to the best match's ($6 'hybrid'); its similarity alone ('vector'); its
+-- relevance alone ('text'). Scores, not ranks, are fused: an e5 model's similarities differ by
+-- hundredths between the right document and the next, which reciprocal rank fusion throws away
+-- (benchmarks/reports/search.md). A document scores as its best chunk; the $3 best documents
+-- come back with up to 3 chunks each, best first, with their cosine similarity.
 -- {scope} is the chunks searched: every chunk of the space, or one owner's (the store puts it in).
 WITH {scope},
 query AS (SELECT kairo_search_query($2) AS q),
 vector_hits AS (
-    SELECT id, document_id, row_number() OVER (ORDER BY distance) AS rank
-    FROM (
-        SELECT s.id, s.document_id, s.embedding <=> $1 AS distance
-        FROM scope s
-        WHERE $6 <> 'text' AND s.embedding IS NOT NULL
-        ORDER BY s.embedding <=> $1
-        LIMIT $5
-    ) nearest
+    SELECT s.id
+    FROM scope s
+    WHERE $6 <> 'text' AND s.embedding IS NOT NULL
+    ORDER BY s.embedding <=> $1
+    LIMIT $5
 ),
 text_hits AS (
-    SELECT id, document_id, row_number() OVER (ORDER BY relevance DESC, id) AS rank
-    FROM (
-        SELECT s.id, s.document_id, ts_rank(s.search_text, query.q, 1) AS relevance
-        FROM scope s, query
-        WHERE $6 <> 'vector' AND s.search_text @@ query.q
-        ORDER BY relevance DESC
-        LIMIT $5
-    ) matching
+    -- hybrid: the words re-rank the vector candidates (cheap at any size: a small text weight
+    -- could not lift a chunk from beyond them anyway); text: every chunk's words, via GIN.
+    SELECT s.id, ts_rank(s.search_text, query.q, 1) AS relevance
+    FROM scope s, query
+    WHERE $6 <> 'vector' AND s.search_text @@ query.q
+      AND ($6 = 'text' OR s.id IN (SELECT id FROM vector_hits))
+    ORDER BY relevance DESC
+    LIMIT $5
+),
+candidates AS (
+    SELECT id FROM vector_hits UNION SELECT id FROM text_hits
+),
+scored AS (
+    SELECT e.id, e.document_id, 1 - (e.embedding <=> $1) AS similarity,
+           coalesce(t.relevance / nullif(max(t.relevance) OVER (), 0), 0) AS relevance
+    FROM candidates c
+    JOIN document_embeddings e ON e.id = c.id
+    LEFT JOIN text_hits t ON t.id = c.id
 ),
 fused AS (
-    SELECT id, document_id, sum(1.0 / (60 + rank)) AS score
-    FROM (SELECT * FROM vector_hits UNION ALL SELECT * FROM text_hits) hits
-    GROUP BY id, document_id
+    SELECT id, document_id, similarity,
+           CASE $6 WHEN 'text' THEN relevance WHEN 'vector' THEN similarity
+                ELSE similarity + $7::float8 * relevance END AS score
+    FROM scored
 ),
 ranked AS (
-    SELECT id, document_id, score,
+    SELECT id, document_id, score, similarity,
            row_number() OVER (PARTITION BY document_id ORDER BY score DESC, id) AS nth,
            max(score) OVER (PARTITION BY document_id) AS document_score
     FROM fused
@@ -245,7 +273,7 @@ best AS (
     ORDER BY document_score DESC, document_id LIMIT $3
 )
 SELECT b.document_id, d.file_url, b.document_score, r.score AS rank_score, e.chunk_index,
-       e.chunk_text, e.page_start, e.page_end, 1 - (e.embedding <=> $1) AS similarity
+       e.chunk_text, e.page_start, e.page_end, r.similarity
 FROM best b
 JOIN ranked r ON r.document_id = b.document_id AND r.nth <= 3
 JOIN document_embeddings e ON e.id = r.id
@@ -302,4 +330,4 @@ FROM document_embeddings GROUP BY embedding_model ORDER BY chunks DESC;
 
 -- name: truncate_all
 -- Tests only: an empty schema between tests (migrations stay recorded).
-TRUNCATE document_embeddings, document_pages, ocr_queue, documents;
+TRUNCATE document_embeddings, document_pages, ocr_queue, documents, kairo_instances;

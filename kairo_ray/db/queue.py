@@ -22,7 +22,7 @@ import asyncpg
 
 from kairo_ray.db.connector import connect, listen_url
 from kairo_ray.db.queries import Q
-from kairo_ray.errors import LeaseLostError
+from kairo_ray.errors import InstanceInUseError, LeaseLostError
 from kairo_ray.models import Job, QueueStats, check_priority
 from kairo_ray.settings import Settings
 
@@ -168,6 +168,25 @@ class JobQueue:
         stopping; the job did not fail). Raises LeaseLostError when the claim is no longer held.
         """
         await self._as_holder(Q.release_job, job, reason[:MAX_ERROR_CHARS])
+
+    async def register_instance(self, session: str, host: str, stale_seconds: float) -> None:
+        """Hold this instance id for ``session`` (renewing it); InstanceInUseError, naming the
+        other cluster's host, when another session has renewed it within ``stale_seconds``."""
+        taken = await self.pool.fetchval(
+            Q.register_instance, self.instance_id, session, host, float(stale_seconds)
+        )
+        if not taken:
+            holder = await self.pool.fetchrow(Q.instance_holder, self.instance_id)
+            where = (
+                f" on {holder['host']}, seen {holder['seconds_ago']:.0f} s ago" if holder else ""
+            )
+            raise InstanceInUseError(
+                f"VPS_INSTANCE_ID={self.instance_id} is held by another running cluster{where}: "
+                "give each cluster its own VPS_INSTANCE_ID (or stop the other one)"
+            )
+
+    async def release_instance(self, session: str) -> None:
+        await self.pool.execute(Q.release_instance, self.instance_id, session)
 
     async def end_own_leases(self) -> int:
         """End the leases this instance holds, so the next claims take them at once (the attempt

@@ -114,7 +114,7 @@ class DocumentStore:
             "{scope}",
             "scope AS MATERIALIZED (SELECT e.* FROM document_embeddings e "
             "JOIN documents d ON d.id = e.document_id "
-            f'WHERE e.embedding_model IS NOT DISTINCT FROM $4 AND d."{owner_column}"::text = $7)',
+            f'WHERE e.embedding_model IS NOT DISTINCT FROM $4 AND d."{owner_column}"::text = $8)',
         )
 
     async def insert_document(
@@ -224,6 +224,7 @@ class DocumentStore:
         space: str | None = None,
         text: str = "",
         mode: SearchMode = "vector",
+        text_weight: float = 1.0,
     ) -> list[SearchHit]:
         """The ``k`` documents that best answer a query, best first (``search_documents`` in
         queries.sql): by ``mode`` its vector ``embedding`` (made in vector space ``space``; no
@@ -236,7 +237,7 @@ class DocumentStore:
         if k < 1:
             return []
         candidates = max(SEARCH_CANDIDATES, 4 * k)
-        args: list[Any] = [list(embedding), text, k, space, candidates, mode]
+        args: list[Any] = [list(embedding), text, k, space, candidates, mode, text_weight]
         query = self._search_any if owner is None else self._search_owned
         if owner is not None:
             args.append(owner)

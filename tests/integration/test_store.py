@@ -277,8 +277,8 @@ async def test_full_text_finds_words_folded_and_stemmed(
 
 
 async def test_hybrid_fuses_words_and_vectors(queue: JobQueue, store: DocumentStore) -> None:
-    """Vectors rank b, a, c; the words rank c, a (b holds none): reciprocal rank fusion puts c
-    first (1/63 + 1/61), then a (1/62 + 1/62), then b (1/61)."""
+    """Similarities b 1.0, a 0.9, c 0.8; the words match c best, a half as well, b not: with the
+    text weight 1, c scores 0.8 + 1, a about 0.9 + 0.5, b 1.0."""
     ids = await _store_texts(
         queue,
         store,
@@ -296,7 +296,9 @@ async def test_hybrid_fuses_words_and_vectors(queue: JobQueue, store: DocumentSt
     query = unit_vector((0, 1.0))
 
     async def order(mode: str) -> list[UUID]:
-        hits = await store.search(query, k=3, space=SPACE, text="alquiler vivienda", mode=mode)
+        hits = await store.search(
+            query, k=3, space=SPACE, text="alquiler vivienda", mode=mode, text_weight=1.0
+        )
         return [hit.document_id for hit in hits]
 
     assert await order("vector") == [ids["b"], ids["a"], ids["c"]]

@@ -6,7 +6,8 @@
 --   own model's space only. Vectors stored before (the seed service's) have none: they are
 --   never compared, and `kairo-ray reembed` replaces them from the stored chunk text.
 -- * search_text: the chunk's words for full-text search, accents folded and lower-cased, stemmed
---   as Spanish and as English, plus the words as they are (names, amounts, ids), set by a trigger
+--   as Spanish and as English without either's stop words (names, amounts and ids stay as they
+--   are), set by a trigger
 --   in the same statement that writes the chunk (COPY included). kairo_search_query turns a
 --   user's words into the same lexemes, OR-ed, so a query ranks chunks by how many of its words
 --   they hold rather than requiring all of them. Built-in configurations only (no unaccent
@@ -27,7 +28,6 @@ CREATE OR REPLACE FUNCTION kairo_search_vector(t text) RETURNS tsvector
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT to_tsvector('pg_catalog.spanish', kairo_fold(t))
         || to_tsvector('pg_catalog.english', kairo_fold(t))
-        || to_tsvector('pg_catalog.simple', kairo_fold(t))
 $$;
 
 CREATE OR REPLACE FUNCTION kairo_search_query(q text) RETURNS tsquery
