@@ -237,14 +237,22 @@ vector_hits AS (
     LIMIT $5
 ),
 text_hits AS (
-    -- hybrid: the words re-rank the vector candidates (cheap at any size: a small text weight
-    -- could not lift a chunk from beyond them anyway); text: every chunk's words, via GIN.
+    -- text: every chunk's words, through the GIN index.
     SELECT s.id, ts_rank(s.search_text, query.q, 1) AS relevance
     FROM scope s, query
-    WHERE $6 <> 'vector' AND s.search_text @@ query.q
-      AND ($6 = 'text' OR s.id IN (SELECT id FROM vector_hits))
+    WHERE $6 = 'text' AND s.search_text @@ query.q
     ORDER BY relevance DESC
     LIMIT $5
+),
+reranked AS (
+    -- hybrid: the words re-score the vector candidates only (cheap at any size: a small text
+    -- weight could not lift a chunk from beyond them anyway).
+    SELECT e.id, ts_rank(e.search_text, query.q, 1) AS relevance
+    FROM vector_hits v JOIN document_embeddings e ON e.id = v.id, query
+    WHERE $6 = 'hybrid' AND e.search_text @@ query.q
+),
+relevances AS (
+    SELECT id, relevance FROM text_hits UNION ALL SELECT id, relevance FROM reranked
 ),
 candidates AS (
     SELECT id FROM vector_hits UNION SELECT id FROM text_hits
@@ -254,7 +262,7 @@ scored AS (
            coalesce(t.relevance / nullif(max(t.relevance) OVER (), 0), 0) AS relevance
     FROM candidates c
     JOIN document_embeddings e ON e.id = c.id
-    LEFT JOIN text_hits t ON t.id = c.id
+    LEFT JOIN relevances t ON t.id = c.id
 ),
 fused AS (
     SELECT id, document_id, similarity,
