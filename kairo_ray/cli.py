@@ -433,6 +433,8 @@ def _add_cluster_commands(subparsers: argparse._SubParsersAction) -> None:
     down.add_argument("--keep-ray", action="store_true", help="leave the Ray cluster running")
     down.set_defaults(handler=_down)
 
+
+def _add_queue_commands(subparsers: argparse._SubParsersAction) -> None:
     submit = subparsers.add_parser(
         "submit",
         help="queue documents (local paths or URLs) as Kairo does: rows in documents",
@@ -460,6 +462,9 @@ def _add_cluster_commands(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--json", action="store_true")
     search.set_defaults(handler=_search)
 
+
+def _add_admin_commands(subparsers: argparse._SubParsersAction) -> None:
+    priorities = range(PRIORITY_MIN, PRIORITY_MAX + 1)
     cancel = subparsers.add_parser("cancel", help="cancel a queued or running job")
     cancel.add_argument("job_id", type=UUID)
     cancel.set_defaults(handler=_cancel)
@@ -502,6 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_cluster_commands(subparsers)
+    _add_queue_commands(subparsers)
+    _add_admin_commands(subparsers)
     _add_ocr(subparsers)
     return parser
 
