@@ -9,3 +9,6 @@ NAMESPACE = "kairo"
 
 DRIVER_NAME = "kairo-driver"
 """The one detached queue driver actor per cluster."""
+
+OPENER_NAME = "kairo-opener"
+"""The detached actor that opens documents and counts their pages (``app.tasks``)."""

@@ -8,6 +8,7 @@ one document on every node, and Ray re-runs a task whose node died (``max_retrie
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import time
@@ -18,6 +19,7 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from kairo_ray.app.engines import RemoteOcr
+from kairo_ray.app.names import NAMESPACE, OPENER_NAME
 from kairo_ray.errors import PermanentError, TransientError
 from kairo_ray.processing.pipeline import read_page
 from kairo_ray.processing.render import open_document
@@ -69,11 +71,23 @@ def prepare_page_worker(app_name: str) -> int:
     return os.getpid()
 
 
-@ray.remote(num_cpus=0, max_retries=1)
-def count_pages(data: bytes, file_type: str | None) -> int:
-    """Open a document where a stuck parser can be killed, and count its pages."""
-    with open_document(data, load_settings(), file_type) as document:
-        return document.page_count
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0, max_concurrency=4)
+class DocumentOpener:
+    """Opens documents and counts their pages, in a process of its own that a stuck parser can
+    be killed with. An actor, not a task: a task's worker would be reused for a page later and
+    then kept for good (a page worker holds an OCR handle), one more worker than the page
+    window each time; this is one process, always the same."""
+
+    def count_pages(self, data: bytes, file_type: str | None) -> int:
+        with open_document(data, load_settings(), file_type) as document:
+            return document.page_count
+
+
+def document_opener() -> ray.actor.ActorHandle:
+    """The cluster's one opener: created on first use, found by name afterwards."""
+    return DocumentOpener.options(
+        name=OPENER_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True
+    ).remote()
 
 
 async def _bounded(ref: ray.ObjectRef, seconds: float) -> Any:
@@ -91,14 +105,22 @@ async def _bounded(ref: ray.ObjectRef, seconds: float) -> Any:
 
 
 async def open_remotely(data: ray.ObjectRef, file_type: str | None, seconds: float) -> int:
-    """The page count of a document, opened in a task bounded to OPEN_TIMEOUT_SECONDS: never on
-    an event loop, and a crafted file that makes a parser spin costs that long at most."""
+    """The page count of a document, opened by the :class:`DocumentOpener` within
+    OPEN_TIMEOUT_SECONDS: never on an event loop, and a crafted file that makes a parser spin
+    costs that long at most (the opener is killed with it, and Ray starts it again)."""
+    opener = document_opener()
+    ref = opener.count_pages.remote(data, file_type)
     try:
-        return await _bounded(count_pages.remote(data, file_type), seconds)
+        return await asyncio.wait_for(ref, seconds)
     except TimeoutError:
+        ray.kill(opener, no_restart=False)
         raise PermanentError(
             f"the document could not be opened within OPEN_TIMEOUT_SECONDS={seconds:g}"
         ) from None
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):  # a running call of a threaded actor keeps going
+            ray.cancel(ref)
+        raise
 
 
 async def run_page(data: ray.ObjectRef, page_number: int, app_name: str, seconds: float) -> Any:

@@ -49,7 +49,9 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module", params=["onnx", "torch"])
 def embedder(request: pytest.FixtureRequest, model_cache: Path) -> Iterator[Embedder]:
-    settings = Settings(_env_file=None, embeddings_backend=request.param)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, embeddings_backend=request.param, embeddings_model="all-MiniLM-L6-v2"
+    )
     assert settings.model_cache_dir == model_cache
     yield Embedder.from_settings(settings)
 
