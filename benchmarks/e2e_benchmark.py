@@ -305,18 +305,19 @@ def stolen_seconds() -> float:
 def end_to_end(settings: Any, files: list[Path]) -> dict[str, Any]:
     """One end-to-end run on a fresh cluster: ``up``, queue the files, wait, ``down``."""
     from kairo_ray.control import disconnect, down, up
+    from kairo_ray.db.embedded import ensure_database_url
 
     subprocess.run(["ray", "stop", "--force"], capture_output=True, check=False)
     try:
         with MemorySampler() as memory:
             up_started = time.monotonic()
-            info = up(settings)
+            up(settings)
             startup = time.monotonic() - up_started
             disconnect()  # a connected driver's own threads would count against the cluster
             cpu_before, own_before = MemorySampler.cpu_seconds(), time.process_time()
             steal_before = stolen_seconds()
             first, total, pages, ids, inserted = asyncio.run(
-                queue_and_wait(info["database_url"], files)
+                queue_and_wait(ensure_database_url(settings), files)
             )
             steal = stolen_seconds() - steal_before
             cpu_after, own_cpu = MemorySampler.cpu_seconds(), time.process_time() - own_before
