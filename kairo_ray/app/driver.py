@@ -43,8 +43,8 @@ STOP_SECONDS = 40
 
 class RaySteps:
     """The cluster's part of a job (:class:`~kairo_ray.app.jobs.JobSteps`): the file's bytes
-    go to the object store once, are opened in a bounded task, and each page is a bounded task
-    that renders where it runs and calls the OCR deployment."""
+    go to the object store once, are opened by the bounded document opener, and each page is a
+    bounded task that renders where it runs and calls the OCR deployment."""
 
     def __init__(self, settings: Settings, app_name: str, ready: asyncio.Event) -> None:
         self._settings = settings
@@ -82,11 +82,12 @@ class QueueDriver:
         self._db = Database(queue=None, store=None)
         self._page_workers: list[int] | None = None
         self._page_workers_ready = asyncio.Event()
+        self._embedder: RemoteEmbedder | None = None
         self._runner = JobRunner(
             self._db,
             self._admission,
             RaySteps(self._settings, app_name, self._page_workers_ready),
-            lambda: RemoteEmbedder(serve.get_deployment_handle("embedder", app_name)),
+            self._remote_embedder,
             self._settings,
             self._report,
             on_completed=self._completed,
@@ -358,6 +359,15 @@ class QueueDriver:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    def _remote_embedder(self) -> RemoteEmbedder:
+        """One for the driver's life, made at the first job (the deployment exists by then):
+        a new handle per job would set up a router with the Serve controller each time, and
+        ask the replica for its vector space again."""
+        if self._embedder is None:
+            handle = serve.get_deployment_handle("embedder", self._app_name)
+            self._embedder = RemoteEmbedder(handle)
+        return self._embedder
 
     async def _completed(self, job: Job, result: DocumentResult) -> None:
         """After the commit: the webhook, in the background, so the next job need not wait."""

@@ -83,8 +83,10 @@ class DocumentOpener:
             return document.page_count
 
 
+@functools.cache
 def document_opener() -> ray.actor.ActorHandle:
-    """The cluster's one opener: created on first use, found by name afterwards."""
+    """The cluster's one opener: created on first use, found by name afterwards, once per
+    process (the handle stays good when Ray restarts the actor after a kill)."""
     return DocumentOpener.options(
         name=OPENER_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True
     ).remote()
