@@ -44,8 +44,32 @@ class OcrLine(BaseModel):
     confidence: float = Field(ge=0.0, le=1.0)
 
 
+BlockType = Literal[
+    "title", "text", "list", "table", "figure", "caption", "header", "footer", "equation"
+]
+"""What a block of a page is. ``header``/``footer`` are running heads and feet (page numbers
+included): kept in the page text, left out of the chunks."""
+
+
+class Block(BaseModel):
+    """One region of a page as the layout stage found it, in reading order (``order``, from 0).
+
+    ``text`` is the block's lines in reading order; a table's is its Markdown rows, and ``rows``
+    holds its cells, the first row being the header row as printed.
+    """
+
+    type: BlockType
+    box: tuple[float, float, float, float]
+    text: str
+    order: int = Field(ge=0)
+    rows: list[list[str]] | None = None
+
+
 class PageResult(BaseModel):
-    """The text of one page (1-based ``page_number``) and how it was obtained."""
+    """The text of one page (1-based ``page_number``) and how it was obtained.
+
+    ``blocks`` is empty when no layout stage ran (LAYOUT_ENGINE=none, a text-layer page, a blank
+    page); otherwise ``text`` is the blocks' texts in reading order, separated by blank lines."""
 
     page_number: int = Field(ge=1)
     text: str
@@ -56,6 +80,7 @@ class PageResult(BaseModel):
     width: int = 0
     height: int = 0
     seconds: float = 0.0
+    blocks: list[Block] = Field(default_factory=list)
 
 
 class Chunk(BaseModel):
