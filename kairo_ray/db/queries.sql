@@ -208,7 +208,7 @@ LEFT JOIN LATERAL (
 WHERE d.id = $1 AND ($2::text IS NULL OR d."{owner}"::text = $2::text);
 
 -- name: get_pages
-SELECT page_number, text, lines, mean_confidence, source, rotation, width, height
+SELECT page_number, text, lines, mean_confidence, source, rotation, width, height, blocks
 FROM document_pages
 WHERE document_id = $1
 ORDER BY page_number;

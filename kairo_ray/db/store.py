@@ -19,6 +19,7 @@ import asyncpg
 from kairo_ray.db.queries import Q
 from kairo_ray.errors import LeaseLostError
 from kairo_ray.models import (
+    Block,
     ChunkHit,
     DocumentResult,
     Job,
@@ -42,6 +43,7 @@ PAGE_COLUMNS = (
     "rotation",
     "width",
     "height",
+    "blocks",
 )
 EMBEDDING_COLUMNS = (
     "document_id",
@@ -76,6 +78,7 @@ def _page_record(document_id: UUID, page: PageResult) -> tuple[Any, ...]:
         page.rotation,
         page.width,
         page.height,
+        json.dumps([b.model_dump(exclude_none=True) for b in page.blocks], ensure_ascii=False),
     )
 
 
@@ -211,6 +214,7 @@ class DocumentStore:
                 rotation=r["rotation"],
                 width=r["width"],
                 height=r["height"],
+                blocks=[Block(**block) for block in json.loads(r["blocks"])],
             )
             for r in rows
         ]

@@ -1,12 +1,13 @@
-"""The flow of a page and of a document, written once: fetch → render/text layer → OCR → text →
-chunk → embed.
+"""The flow of a page and of a document, written once: fetch → render/text layer → OCR → layout →
+text → chunk → embed.
 
-Plain functions over small engine interfaces: :class:`PageOcr` reads one rendered page,
+Plain functions over small engine interfaces: :class:`PageOcr` reads one rendered page (an OCR
+engine, or a :class:`~kairo_ray.processing.layout.PageReader`: OCR then layout),
 :class:`DocumentEmbedder` chunks a document's pages and embeds texts. ``kairo-ray ocr`` hands them
 local engines (the models in this process); the Ray application hands them remote ones (Serve
 handles, ``kairo_ray.app.engines``) and fans pages out as tasks, each calling
 :func:`read_page`; the driver and the ad-hoc endpoint finish a document with
-:func:`finish_document`. A new stage (layout, say) is added here, once.
+:func:`finish_document`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 from kairo_ray.models import Chunk, EmbeddedChunk, PageResult
 from kairo_ray.processing.chunk import chunk_pages, document_text
 from kairo_ray.processing.language import detect_language
-from kairo_ray.processing.render import Document, open_document
+from kairo_ray.processing.render import Document, has_ink, open_document
 from kairo_ray.settings import Settings
 
 if TYPE_CHECKING:
@@ -48,14 +49,20 @@ class DocumentEmbedder(Protocol):
 
 
 def read_page(document: Document, page_number: int, ocr: PageOcr) -> PageResult:
-    """One page: its PDF text layer when that passes the quality rule, otherwise OCR of the
-    rendered page. ``seconds`` is the whole step's time."""
+    """One page: its PDF text layer when that passes the quality rule, nothing for a page
+    without ink, otherwise OCR (and layout) of the rendered page. ``seconds`` is the whole
+    step's time."""
     started = time.perf_counter()
     text = document.text_layer(page_number)
     if text is not None:
         result = PageResult(page_number=page_number, text=text, source="text_layer")
     else:
-        result = ocr.recognize(document.render_page(page_number), page_number)
+        image = document.render_page(page_number)
+        if has_ink(image):
+            result = ocr.recognize(image, page_number)
+        else:
+            height, width = image.shape[:2]
+            result = PageResult(page_number=page_number, text="", width=width, height=height)
     return result.model_copy(update={"seconds": time.perf_counter() - started})
 
 

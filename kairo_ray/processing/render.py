@@ -323,3 +323,23 @@ def open_document(
     if kind == "pdf":
         return PdfDocument(data, settings)
     return ImageDocument(data, kind, settings)
+
+
+INK_CONTRAST = 60
+"""A pixel is ink when it is this much darker than the paper (the page's bright level): scanner
+noise stays well inside it, the faintest print is well beyond it."""
+
+MIN_INK_PIXELS = 8
+"""A page with fewer ink pixels than this in its 1-in-4 sample holds no text (dust, a speck)."""
+
+
+def has_ink(image: np.ndarray) -> bool:
+    """Whether a rendered page holds anything to read. Blank pages (a separator sheet, the back
+    of a scan, a PDF's empty pages) skip OCR: it costs seconds on a page and finds nothing.
+
+    Checks every fourth pixel of every fourth row in one channel: milliseconds on an A4 page."""
+    sample = image[::4, ::4, 1] if image.ndim == 3 else image[::4, ::4]
+    if sample.size == 0:
+        return False
+    paper = float(np.percentile(sample, 90))
+    return int(np.count_nonzero(sample < paper - INK_CONTRAST)) >= MIN_INK_PIXELS

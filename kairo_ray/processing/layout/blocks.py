@@ -1,0 +1,245 @@
+"""From an OCR'd page and the regions a layout engine found to typed blocks in reading order.
+
+Engine-independent and pure (no model):
+
+* regions are cleaned up: a running head or foot away from the page's top or bottom band is body
+  text, and a region mostly inside one of higher priority (table, then title, figure, caption,
+  head/foot, text) is dropped;
+* every OCR line goes to the region that holds most of it, preferring the higher priority; lines
+  no region holds are grouped into text blocks by vertical gaps;
+* a table's lines become rows and columns (:func:`~.tables.table_rows`); a "table" of fewer
+  than two rows or columns is text;
+* blocks are read heads first, then the body by :func:`~kairo_ray.processing.reading_order.
+  block_order`, then feet; within a block, lines by
+  :func:`~kairo_ray.processing.reading_order.reading_order`;
+* the page text is the blocks' texts separated by blank lines: a title as a Markdown heading, a
+  table as Markdown rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from statistics import median
+
+import numpy as np
+
+from kairo_ray.models import Block, BlockType, OcrLine, PageResult
+from kairo_ray.processing.chunk import BLOCK_SEPARATOR, block_markup
+from kairo_ray.processing.layout.base import Region
+from kairo_ray.processing.layout.tables import column_separators, markdown_table, table_rows
+from kairo_ray.processing.reading_order import _gaps, block_order, reading_order
+
+Box = tuple[float, float, float, float]
+
+PRIORITY: dict[str, int] = {
+    "table": 0,
+    "title": 1,
+    "figure": 2,
+    "caption": 3,
+    "header": 4,
+    "footer": 4,
+    "equation": 5,
+    "list": 5,
+    "text": 5,
+}
+EDGE_BAND = 0.12
+"""Running heads live in the top, feet in the bottom this share of the page."""
+MIN_SHARE = 0.5
+"""A line belongs to a region holding at least this share of its area; a region mostly (this
+share) inside a kept region of higher priority is dropped."""
+GROUP_GAP = 1.2
+"""Lines outside every region start a new text block after a gap of this many line heights..."""
+COLUMN_GAP = 2.0
+"""... and split into blocks side by side at a horizontal gap of this many (a sender's address
+beside the invoice number)."""
+
+
+def _area(box: Box) -> float:
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+
+
+def _overlap(a: Box, b: Box) -> float:
+    return _area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
+
+
+def clean_regions(regions: Sequence[Region], width: int, height: int) -> list[Region]:
+    """Regions with heads/feet checked against the page edges and overlaps resolved, by
+    priority then confidence."""
+    fixed = []
+    for region in regions:
+        kind: BlockType = region.type
+        middle = (region.box[1] + region.box[3]) / 2
+        misplaced_head = kind == "header" and middle > height * EDGE_BAND
+        misplaced_foot = kind == "footer" and middle < height * (1 - EDGE_BAND)
+        if misplaced_head or misplaced_foot:
+            kind = "text"
+        x0, y0, x1, y1 = region.box
+        box = (max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1))
+        if _area(box) > 0:
+            fixed.append(Region(kind, box, region.score))
+    fixed.sort(key=lambda r: (PRIORITY[r.type], -r.score))
+    kept: list[Region] = []
+    for region in fixed:
+        if not any(_overlap(region.box, k.box) > MIN_SHARE * _area(region.box) for k in kept):
+            kept.append(region)
+    return kept
+
+
+def _assign(lines: Sequence[OcrLine], regions: Sequence[Region]) -> list[int | None]:
+    owners: list[int | None] = []
+    for line in lines:
+        area = max(_area(line.box), 1e-6)
+        best, best_key = None, None
+        for r, region in enumerate(regions):
+            share = _overlap(line.box, region.box) / area
+            if share < MIN_SHARE:
+                continue
+            key = (PRIORITY[region.type], -share)
+            if best_key is None or key < best_key:
+                best, best_key = r, key
+        owners.append(best)
+    return owners
+
+
+def _grow_tables(
+    lines: Sequence[OcrLine], regions: Sequence[Region], owners: list[int | None]
+) -> None:
+    """Give a table the lines the model's box cut off: layout models often crop a table's
+    header or totals row. A line joins a table when it lies within the table's width and either
+    shares a visual line with one of the table's lines, or is a line of two or more cells just
+    above or below the table (within two line heights) whose cells each fall in a different
+    column of the table without crossing its gutters."""
+    for t, region in enumerate(regions):
+        if region.type != "table":
+            continue
+        while True:
+            held = [i for i, owner in enumerate(owners) if owner == t]
+            if not held:
+                break
+            left = min(region.box[0], *(lines[i].box[0] for i in held))
+            right = max(region.box[2], *(lines[i].box[2] for i in held))
+            top = min(lines[i].box[1] for i in held)
+            bottom = max(lines[i].box[3] for i in held)
+            height = median(lines[i].box[3] - lines[i].box[1] for i in held)
+            slack = 0.02 * (right - left)
+            free = [
+                i
+                for i, owner in enumerate(owners)
+                if (owner is None or regions[owner].type != "table")
+                and lines[i].box[0] >= left - slack
+                and lines[i].box[2] <= right + slack
+            ]
+            joining = {i for i in free if any(_same_line(lines[i].box, lines[j].box) for j in held)}
+            above = [i for i in free if 0 <= top - lines[i].box[3] + height * 0.2 < 2 * height]
+            below = [i for i in free if 0 <= lines[i].box[1] - bottom + height * 0.2 < 2 * height]
+            gutters = column_separators([lines[j].box for j in held])
+            for side in (above, below):
+                nearest = _nearest_line(lines, side, above=side is above)
+                if len(nearest) >= 2 and _fits_columns(lines, nearest, gutters):
+                    joining |= set(nearest)
+            if not joining:
+                break
+            for i in joining:
+                owners[i] = t
+
+
+def _fits_columns(lines: Sequence[OcrLine], line: list[int], gutters: list[float]) -> bool:
+    columns = set()
+    for i in line:
+        x0, _, x1, _ = lines[i].box
+        if any(x0 < gutter < x1 for gutter in gutters):
+            return False
+        columns.add(sum(gutter <= x0 for gutter in gutters))
+    return len(columns) == len(line) and max(columns) > 0
+
+
+def _nearest_line(lines: Sequence[OcrLine], indices: list[int], above: bool) -> list[int]:
+    """Of ``indices``, the lines on the visual line nearest the table."""
+    if not indices:
+        return []
+    key = (lambda i: -lines[i].box[3]) if above else (lambda i: lines[i].box[1])
+    first = min(indices, key=key)
+    return [i for i in indices if _same_line(lines[i].box, lines[first].box)]
+
+
+def _same_line(a: Box, b: Box) -> bool:
+    overlap = min(a[3], b[3]) - max(a[1], b[1])
+    return overlap >= 0.5 * min(a[3] - a[1], b[3] - b[1])
+
+
+def _loose_groups(lines: Sequence[OcrLine], indices: list[int]) -> list[list[int]]:
+    """Lines outside every region, split into text blocks at vertical gaps."""
+    if not indices:
+        return []
+    height = median(max(1.0, lines[i].box[3] - lines[i].box[1]) for i in indices)
+    bands: list[list[int]] = []
+    reach = float("-inf")
+    for i in sorted(indices, key=lambda i: lines[i].box[1]):
+        if not bands or lines[i].box[1] - reach > GROUP_GAP * height:
+            bands.append([i])
+        else:
+            bands[-1].append(i)
+        reach = max(reach, lines[i].box[3])
+    groups: list[list[int]] = []
+    for band in bands:
+        spans = [(lines[i].box[0], lines[i].box[2], i) for i in band]
+        groups.extend(_gaps(spans, COLUMN_GAP * height))
+    return groups
+
+
+def _text(lines: Sequence[OcrLine]) -> str:
+    ordered = reading_order([line.box for line in lines])
+    return "\n".join(" ".join(lines[i].text for i in visual) for visual in ordered)
+
+
+def _union(boxes: Sequence[Box]) -> Box:
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+
+
+def build_blocks(
+    page: PageResult, regions: Sequence[Region], image: np.ndarray | None = None
+) -> PageResult:
+    """``page`` with its blocks in reading order and the page text they make. ``image`` is
+    not read today: the table structure comes from the line boxes alone."""
+    del image
+    regions = clean_regions(regions, page.width, page.height)
+    owners = _assign(page.lines, regions)
+    _grow_tables(page.lines, regions, owners)
+    members: dict[int, list[int]] = {}
+    for i, owner in enumerate(owners):
+        if owner is not None:
+            members.setdefault(owner, []).append(i)
+    drafts: list[tuple[BlockType, Box, list[int]]] = [
+        (regions[r].type, _union([regions[r].box, *(page.lines[i].box for i in held)]), held)
+        for r, held in members.items()
+    ]
+    drafts += [
+        ("figure", region.box, [])
+        for r, region in enumerate(regions)
+        if region.type == "figure" and r not in members
+    ]
+    loose = [i for i, owner in enumerate(owners) if owner is None]
+    for group in _loose_groups(page.lines, loose):
+        drafts.append(("text", _union([page.lines[i].box for i in group]), group))
+
+    built: list[Block] = []
+    for kind, box, held in drafts:
+        lines = [page.lines[i] for i in held]
+        rows = table_rows(lines) if kind == "table" else None
+        if kind == "table" and (not rows or len(rows) < 2 or len(rows[0]) < 2):
+            kind, rows = "text", None
+        text = markdown_table(rows) if rows else _text(lines)
+        built.append(Block(type=kind, box=box, text=text, order=0, rows=rows))
+
+    heads = sorted((b for b in built if b.type == "header"), key=lambda b: (b.box[1], b.box[0]))
+    feet = sorted((b for b in built if b.type == "footer"), key=lambda b: (b.box[1], b.box[0]))
+    body = [b for b in built if b.type not in ("header", "footer")]
+    body = [body[i] for i in block_order([b.box for b in body])]
+    ordered = [b.model_copy(update={"order": n}) for n, b in enumerate([*heads, *body, *feet])]
+    text = BLOCK_SEPARATOR.join(block_markup(b) for b in ordered if b.text)
+    return page.model_copy(update={"blocks": ordered, "text": text})

@@ -1,0 +1,142 @@
+"""Rows and columns of a table from its OCR line boxes: pure geometry, no model.
+
+Invoices print their item tables borderless or ruled, but in both the cells are separate OCR line
+boxes set in columns. So:
+
+1. **Columns** are the gutters of the boxes' horizontal coverage: the x-ranges that no box (or,
+   in a long table, only a few boxes spanning columns) covers, at least half a line high wide.
+   A box goes to the column its centre falls in.
+2. **Rows** are the visual lines (boxes overlapping vertically). A line that fills a strict
+   subset of the row's columns, none of them a numeric column (amounts, quantities), and
+   follows the cell above it within a line height is the continuation of multi-line cells (a
+   wrapped description, a two-line header) and joins the row. Gaps alone cannot tell: on a
+   skewed scan a wrapped line and the next row follow their cells equally closely, while a new
+   item or a totals line always carries an amount.
+
+The first row is the header row as printed.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from statistics import median
+
+import numpy as np
+
+from kairo_ray.models import OcrLine
+from kairo_ray.processing.reading_order import group_lines
+
+SPANNING_SHARE = 8
+"""In a table of n visual lines, up to n // this boxes may cross a gutter (a spanning title or
+note row) without closing it."""
+
+CONTINUATION_GAP = 1.0
+"""A continuation line follows the cell above it within this many median box heights."""
+
+NUMERIC_SHARE = 0.6
+"""A column is numeric when this share of its cells are numbers (digits and their marks)."""
+
+_NUMBER_MARKS = set("0123456789.,;:%€$£-+/()ºª")
+
+
+def _is_numeric(text: str) -> bool:
+    """Mostly digits and the marks around them: "1.785,78 €", "21 %", "38 m²", "6"."""
+    chars = [c for c in text if not c.isspace()]
+    if not chars:
+        return False
+    return sum(c in _NUMBER_MARKS for c in chars) >= 0.6 * len(chars) and any(
+        c.isdigit() for c in chars
+    )
+
+
+def _numeric_columns(lines: Sequence[OcrLine], columns_of: list[int], columns: int) -> set[int]:
+    counts = [[0, 0] for _ in range(columns)]
+    for line, column in zip(lines, columns_of, strict=True):
+        counts[column][0] += _is_numeric(line.text)
+        counts[column][1] += 1
+    return {c for c, (hits, total) in enumerate(counts) if total and hits >= NUMERIC_SHARE * total}
+
+
+def column_separators(
+    boxes: Sequence[tuple[float, float, float, float]], rows: int | None = None
+) -> list[float]:
+    """x positions between columns: the centres of the gutters in the boxes' coverage
+    (``rows``: the table's visual lines, counted when not given)."""
+    if not boxes:
+        return []
+    if rows is None:
+        rows = len(group_lines(boxes))
+    left = min(b[0] for b in boxes)
+    right = max(b[2] for b in boxes)
+    width = int(right - left) + 2
+    cover = np.zeros(width, dtype=np.int32)
+    for x0, _, x1, _ in boxes:
+        cover[int(x0 - left) : int(x1 - left) + 1] += 1
+    tolerance = rows // SPANNING_SHARE if rows >= SPANNING_SHARE else 0
+    min_gap = 0.5 * median(max(1.0, b[3] - b[1]) for b in boxes)
+    free = cover <= tolerance
+    separators: list[float] = []
+    start = None
+    for x in range(width):
+        if free[x] and start is None:
+            start = x
+        elif not free[x] and start is not None:
+            if start > 0 and x - start >= min_gap:
+                separators.append(left + (start + x) / 2)
+            start = None
+    return separators
+
+
+def table_rows(lines: Sequence[OcrLine]) -> list[list[str]]:
+    """The table's cells, row by row, every row as wide as the table (empty cells are "")."""
+    if not lines:
+        return []
+    boxes = [line.box for line in lines]
+    visual = group_lines(boxes)
+    separators = column_separators(boxes, len(visual))
+    columns = len(separators) + 1
+
+    def column(i: int) -> int:
+        return bisect.bisect_right(separators, (boxes[i][0] + boxes[i][2]) / 2)
+
+    numeric = _numeric_columns(lines, [column(i) for i in range(len(lines))], columns)
+    height = median(max(1.0, b[3] - b[1]) for b in boxes)
+    rows: list[list[list[int]]] = []
+    filled: set[int] = set()
+    bottom: dict[int, float] = {}
+    for line in visual:
+        occupied = {column(i) for i in line}
+        gap = max((boxes[i][1] - bottom.get(column(i), boxes[i][1]) for i in line), default=0.0)
+        joins = (
+            rows
+            and occupied < filled
+            and not occupied & numeric
+            and gap < CONTINUATION_GAP * height
+        )
+        if not joins:
+            rows.append([[] for _ in range(columns)])
+            filled = set()
+        filled |= occupied
+        for i in line:
+            rows[-1][column(i)].append(i)
+            bottom[column(i)] = boxes[i][3]
+    return [[_cell_text(lines, boxes, cell) for cell in row] for row in rows if any(row)]
+
+
+def _cell_text(
+    lines: Sequence[OcrLine], boxes: Sequence[tuple[float, float, float, float]], cell: list[int]
+) -> str:
+    return " ".join(lines[i].text for visual in group_lines(boxes, cell) for i in visual)
+
+
+def markdown_table(rows: Sequence[Sequence[str]]) -> str:
+    """The rows as a Markdown table, the first row as its header row."""
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    if not rows:
+        return ""
+    head, *body = rows
+    return "\n".join([line(head), line(["---"] * len(head)), *(line(row) for row in body)])

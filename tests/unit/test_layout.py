@@ -1,0 +1,223 @@
+"""The layout stage's geometry without models: table rows and columns from line boxes, regions
+and lines to blocks, the reading order of blocks, structured chunks, blank pages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kairo_ray.errors import ConfigError
+from kairo_ray.models import OcrLine, PageResult
+from kairo_ray.processing.chunk import chunk_pages
+from kairo_ray.processing.layout import (
+    LayoutOptions,
+    PageReader,
+    Region,
+    build_blocks,
+    get_layout_engine,
+    markdown_table,
+    table_rows,
+)
+from kairo_ray.processing.reading_order import block_order
+from kairo_ray.processing.render import has_ink
+
+H = 40  # line box height in the synthetic pages
+
+
+def line(text: str, x0: float, y0: float, x1: float | None = None) -> OcrLine:
+    return OcrLine(
+        text=text,
+        box=(x0, y0, x1 if x1 is not None else x0 + 14 * len(text), y0 + H),
+        confidence=0.95,
+    )
+
+
+def invoice_table(top: float = 600) -> list[OcrLine]:
+    """Borderless, numbers right-aligned, a wrapped description, totals in the right columns."""
+    y = top
+    rows = [
+        line("Concepto", 150, y),
+        line("Cantidad", 800, y),
+        line("Precio", 1000, y),
+        line("Importe", 1300, y),
+    ]
+    y += 55
+    rows += [
+        line("Reparación de tejas rotas", 150, y),
+        line("38 m²", 850, y),
+        line("24,50 €", 1050, y),
+        line("931,00 €", 1350, y),
+    ]
+    y += 44  # the wrapped line follows as closely as the next row does
+    rows += [line("(teja árabe)", 150, y)]
+    y += 55
+    rows += [
+        line("Canalón de zinc", 150, y),
+        line("14 ml", 850, y),
+        line("31,20 €", 1050, y),
+        line("436,80 €", 1350, y),
+    ]
+    y += 80
+    rows += [line("Base imponible", 1000, y, 1240), line("1.367,80 €", 1330, y)]
+    return rows
+
+
+def test_table_rows_borderless_with_wrapped_cell_and_totals() -> None:
+    assert table_rows(invoice_table()) == [
+        ["Concepto", "Cantidad", "Precio", "Importe"],
+        ["Reparación de tejas rotas (teja árabe)", "38 m²", "24,50 €", "931,00 €"],
+        ["Canalón de zinc", "14 ml", "31,20 €", "436,80 €"],
+        ["", "", "Base imponible", "1.367,80 €"],
+    ]
+
+
+def test_a_description_only_line_far_below_is_a_row_of_its_own() -> None:
+    lines = invoice_table()
+    lines.append(line("Nota al pie de la tabla", 150, lines[-1].box[3] + 3 * H))
+    assert table_rows(lines)[-1] == ["Nota al pie de la tabla", "", "", ""]
+
+
+def test_markdown_table_escapes_pipes() -> None:
+    assert markdown_table([["a", "b"], ["1|2", ""]]) == "| a | b |\n| --- | --- |\n| 1\\|2 |  |"
+
+
+def page_of(lines: list[OcrLine]) -> PageResult:
+    return PageResult(page_number=1, text="", lines=lines, width=1654, height=2339)
+
+
+def test_blocks_title_table_and_loose_text_in_reading_order() -> None:
+    title = line("FACTURA", 150, 150)
+    sender = [line("Tejados Ruiz, S.L.", 150, 300), line("C/ Industria 8", 150, 345)]
+    number = [line("Factura nº 187", 1100, 300)]
+    table = invoice_table(700)
+    footer = line("Página 1 de 2", 760, 2250)
+    regions = [
+        Region("title", (140, 140, 400, 200), 0.9),
+        Region("header", (140, 140, 400, 200), 0.7),  # same box: the title wins
+        Region("table", (140, 750, 1500, 900), 0.8),  # crops the header and totals rows
+        Region("footer", (700, 2240, 1000, 2300), 0.8),
+    ]
+    page = build_blocks(page_of([title, *sender, *number, *table, footer]), regions)
+    kinds = [b.type for b in page.blocks]
+    assert kinds == ["title", "text", "text", "table", "footer"]
+    assert [b.order for b in page.blocks] == list(range(5))
+    table_block = page.blocks[3]
+    assert table_block.rows is not None and table_block.rows[0][0] == "Concepto"
+    assert table_block.rows[-1] == ["", "", "Base imponible", "1.367,80 €"]
+    assert page.text.startswith("# FACTURA\n\nTejados Ruiz, S.L.\nC/ Industria 8\n\nFactura nº 187")
+    assert "| Canalón de zinc | 14 ml | 31,20 € | 436,80 € |" in page.text
+    assert page.text.endswith("Página 1 de 2")
+
+
+def test_a_head_in_the_middle_of_the_page_is_body_text() -> None:
+    page = build_blocks(
+        page_of([line("Cláusula primera", 150, 1200)]),
+        [Region("header", (140, 1190, 700, 1250), 0.9)],
+    )
+    assert [b.type for b in page.blocks] == ["text"]
+
+
+def test_a_one_column_table_is_text() -> None:
+    lines = [line("uno", 150, 600), line("dos", 150, 660)]
+    page = build_blocks(page_of(lines), [Region("table", (140, 590, 500, 720), 0.9)])
+    assert [b.type for b in page.blocks] == ["text"]
+    assert page.blocks[0].rows is None
+
+
+def test_block_order_reads_columns_one_after_the_other() -> None:
+    boxes = [
+        (100, 100, 1500, 150),  # title across both columns
+        (100, 200, 780, 600),  # left column, first paragraph
+        (820, 200, 1500, 400),  # right column, first paragraph
+        (100, 650, 780, 900),  # left column, second paragraph (break aligned with the right)
+        (820, 650, 1500, 900),
+        (100, 950, 1500, 1100),  # full-width paragraph below
+    ]
+    assert block_order(boxes) == [0, 1, 3, 2, 4, 5]
+
+
+def test_structured_chunks_split_tables_between_rows_with_the_header_repeated() -> None:
+    rows = [["Concepto", "Importe"]] + [[f"Partida número {n}", f"{n},00 €"] for n in range(40)]
+    table = markdown_table(rows)
+    page = PageResult(page_number=1, text="", lines=[line("x", 0, 0)], width=100, height=100)
+    from kairo_ray.models import Block
+
+    blocks = [
+        Block(type="header", box=(0, 0, 1, 1), text="ACME · página 1", order=0),
+        Block(type="title", box=(0, 0, 1, 1), text="FACTURA", order=1),
+        Block(type="text", box=(0, 0, 1, 1), text="Cliente: Comunidad Mayor 12", order=2),
+        Block(type="table", box=(0, 0, 1, 1), text=table, order=3, rows=rows),
+        Block(type="title", box=(0, 0, 1, 1), text="Condiciones", order=4),
+        Block(type="text", box=(0, 0, 1, 1), text="Pago a 30 días.", order=5),
+        Block(type="footer", box=(0, 0, 1, 1), text="1", order=6),
+    ]
+    text = "\n\n".join(
+        [
+            "ACME · página 1",
+            "# FACTURA",
+            "Cliente: Comunidad Mayor 12",
+            table,
+            "# Condiciones",
+            "Pago a 30 días.",
+            "1",
+        ]
+    )
+    page = page.model_copy(update={"text": text, "blocks": blocks})
+    chunks = chunk_pages([page], 400, 40)
+    assert all("ACME" not in c.text for c in chunks)
+    assert chunks[0].text.startswith("# FACTURA\n\nCliente")
+    table_chunks = [c for c in chunks if "Partida" in c.text]
+    assert len(table_chunks) >= 3
+    for chunk in table_chunks:
+        table_lines = [row for row in chunk.text.split("\n") if row.startswith("|")]
+        assert table_lines[:2] == ["| Concepto | Importe |", "| --- | --- |"]
+        assert len(chunk.text) <= 400
+    found = [r for c in table_chunks for r in c.text.split("\n") if "Partida" in r]
+    assert found == [f"| Partida número {n} | {n},00 € |" for n in range(40)]
+    assert chunks[-1].text == "# Condiciones\n\nPago a 30 días."
+    for chunk in chunks:
+        assert chunk.char_start < chunk.char_end <= len(text)
+
+
+def test_has_ink() -> None:
+    paper = np.full((2339, 1654, 3), 236, dtype=np.uint8)
+    rng = np.random.default_rng(0)
+    noisy = np.clip(paper + rng.normal(0, 8, paper.shape), 0, 255).astype(np.uint8)
+    assert not has_ink(noisy)
+    noisy[1000:1030, 800:900] = 20  # a word
+    assert has_ink(noisy)
+
+
+def test_layout_registry() -> None:
+    with pytest.raises(ConfigError, match="LAYOUT_ENGINE"):
+        get_layout_engine("docling")
+    engine = get_layout_engine("none", LayoutOptions())
+    page = page_of([line("hola", 10, 10)])
+    assert engine.analyze(page, np.zeros((10, 10, 3), np.uint8)) == page
+
+
+def test_page_reader_hands_layout_the_page_as_ocr_turned_it() -> None:
+    class Sideways:
+        def recognize(self, image: np.ndarray, page_number: int) -> PageResult:
+            return PageResult(
+                page_number=page_number,
+                text="x",
+                lines=[line("x", 0, 0)],
+                rotation=90,
+                width=image.shape[0],
+                height=image.shape[1],
+            )
+
+        def close(self) -> None: ...
+
+    seen = []
+
+    class Spy:
+        def analyze(self, page: PageResult, image: np.ndarray) -> PageResult:
+            seen.append(image.shape)
+            return page
+
+        def close(self) -> None: ...
+
+    PageReader(Sideways(), Spy()).recognize(np.zeros((30, 20, 3), np.uint8), 1)  # type: ignore[arg-type]
+    assert seen == [(20, 30, 3)]
