@@ -14,7 +14,7 @@ import pytest
 from kairo_ray.db.queue import JobQueue
 from kairo_ray.db.store import DocumentStore
 from kairo_ray.errors import LeaseLostError
-from kairo_ray.models import DocumentResult, EmbeddedChunk, Job, OcrLine, PageResult
+from kairo_ray.models import Block, DocumentResult, EmbeddedChunk, Job, OcrLine, PageResult
 from kairo_ray.settings import EMBEDDING_DIMENSION, Settings
 
 SPACE = "test-space"
@@ -40,6 +40,18 @@ def make_result(job: Job, texts: list[str], *, pages: int = 2) -> DocumentResult
             rotation=90 if n == 2 else 0,
             width=1654,
             height=2339,
+            blocks=[
+                Block(type="title", box=(10.0, 20.0, 300.5, 48.0), text=f"página {n}", order=0),
+                Block(
+                    type="table",
+                    box=(10.0, 60.0, 900.0, 200.0),
+                    text="| Concepto | Importe |\n| --- | --- |\n| Tejas | 931,00 € |",
+                    order=1,
+                    rows=[["Concepto", "Importe"], ["Tejas", "931,00 €"]],
+                ),
+            ]
+            if n == 1
+            else [],
         )
         for n in range(1, pages + 1)
     ]
