@@ -36,12 +36,21 @@ class Job(BaseModel):
     locked_until: datetime | None = None
 
 
+class OcrWord(BaseModel):
+    text: str
+    box: tuple[float, float, float, float]
+
+
 class OcrLine(BaseModel):
-    """One recognised text line; ``box`` is [x0, y0, x1, y1] in page pixels at render DPI."""
+    """One recognised text line; ``box`` is [x0, y0, x1, y1] in page pixels at render DPI.
+
+    ``words`` (from engines that give word boxes) lets the layout stage split a line that the
+    detector drew across two table cells; it is not stored or returned."""
 
     text: str
     box: tuple[float, float, float, float]
     confidence: float = Field(ge=0.0, le=1.0)
+    words: list[OcrWord] | None = Field(default=None, exclude=True, repr=False)
 
 
 BlockType = Literal[

@@ -18,6 +18,7 @@ Engine-independent and pure (no model):
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from statistics import median
 
@@ -26,7 +27,12 @@ import numpy as np
 from kairo_ray.models import Block, BlockType, OcrLine, PageResult
 from kairo_ray.processing.chunk import BLOCK_SEPARATOR, block_markup
 from kairo_ray.processing.layout.base import Region
-from kairo_ray.processing.layout.tables import column_separators, markdown_table, table_rows
+from kairo_ray.processing.layout.tables import (
+    cell_units,
+    column_separators,
+    markdown_table,
+    table_rows,
+)
 from kairo_ray.processing.reading_order import _gaps, block_order, reading_order
 
 Box = tuple[float, float, float, float]
@@ -47,6 +53,8 @@ EDGE_BAND = 0.12
 MIN_SHARE = 0.5
 """A line belongs to a region holding at least this share of its area; a region mostly (this
 share) inside a kept region of higher priority is dropped."""
+OVERHANG = 0.75
+"""A cell of a line joining a table must lie this share of its width inside its column."""
 GROUP_GAP = 1.2
 """Lines outside every region start a new text block after a gap of this many line heights..."""
 COLUMN_GAP = 2.0
@@ -107,8 +115,8 @@ def _grow_tables(
     """Give a table the lines the model's box cut off: layout models often crop a table's
     header or totals row. A line joins a table when it lies within the table's width and either
     shares a visual line with one of the table's lines, or is a line of two or more cells just
-    above or below the table (within two line heights) whose cells each fall in a different
-    column of the table without crossing its gutters."""
+    above or below the table (within two line heights) that reads as one of its rows
+    (:func:`_fits_columns`)."""
     for t, region in enumerate(regions):
         if region.type != "table":
             continue
@@ -132,10 +140,10 @@ def _grow_tables(
             joining = {i for i in free if any(_same_line(lines[i].box, lines[j].box) for j in held)}
             above = [i for i in free if 0 <= top - lines[i].box[3] + height * 0.2 < 2 * height]
             below = [i for i in free if 0 <= lines[i].box[1] - bottom + height * 0.2 < 2 * height]
-            gutters = column_separators([lines[j].box for j in held])
+            gutters = column_separators([u.box for u in cell_units([lines[j] for j in held])])
             for side in (above, below):
                 nearest = _nearest_line(lines, side, above=side is above)
-                if len(nearest) >= 2 and _fits_columns(lines, nearest, gutters):
+                if _fits_columns([lines[i] for i in nearest], gutters):
                     joining |= set(nearest)
             if not joining:
                 break
@@ -143,14 +151,21 @@ def _grow_tables(
                 owners[i] = t
 
 
-def _fits_columns(lines: Sequence[OcrLine], line: list[int], gutters: list[float]) -> bool:
+def _fits_columns(line: Sequence[OcrLine], gutters: list[float]) -> bool:
+    """Whether a visual line reads as a row of the table: two or more cells, each mostly inside
+    one column (a right-aligned totals label may overhang its gutter), in different columns,
+    not all in the first."""
+    units = cell_units(line)
+    bounds = [float("-inf"), *gutters, float("inf")]
     columns = set()
-    for i in line:
-        x0, _, x1, _ = lines[i].box
-        if any(x0 < gutter < x1 for gutter in gutters):
+    for unit in units:
+        x0, _, x1, _ = unit.box
+        column = bisect.bisect_right(gutters, (x0 + x1) / 2)
+        inside = min(x1, bounds[column + 1]) - max(x0, bounds[column])
+        if inside < OVERHANG * (x1 - x0):
             return False
-        columns.add(sum(gutter <= x0 for gutter in gutters))
-    return len(columns) == len(line) and max(columns) > 0
+        columns.add(column)
+    return len(units) >= 2 and len(columns) == len(units) and max(columns) > 0
 
 
 def _nearest_line(lines: Sequence[OcrLine], indices: list[int], above: bool) -> list[int]:

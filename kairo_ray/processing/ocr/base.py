@@ -38,7 +38,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from kairo_ray.errors import ModelError
-from kairo_ray.models import OcrLine, PageResult
+from kairo_ray.models import OcrLine, OcrWord, PageResult
 from kairo_ray.processing.ocr.memory import release_free_memory
 from kairo_ray.processing.reading_order import reading_order
 from kairo_ray.settings import Settings
@@ -212,6 +212,7 @@ class _Line:
     box: tuple[float, float, float, float]
     confidence: float
     vertical: bool | None = None
+    words: list[tuple[str, tuple[float, float, float, float]]] | None = None
 
 
 def weighted_confidence(lines: list[_Line]) -> float:
@@ -231,7 +232,15 @@ def compose_page(
     text_lines: list[str] = []
     for visual in reading_order(boxes):
         parts = [lines[i] for i in visual]
-        ordered.extend(OcrLine(text=p.text, box=p.box, confidence=p.confidence) for p in parts)
+        ordered.extend(
+            OcrLine(
+                text=p.text,
+                box=p.box,
+                confidence=p.confidence,
+                words=None if p.words is None else [OcrWord(text=t, box=b) for t, b in p.words],
+            )
+            for p in parts
+        )
         text_lines.append(" ".join(p.text for p in parts))
     mean = float(np.mean([line.confidence for line in ordered])) if ordered else None
     return PageResult(
