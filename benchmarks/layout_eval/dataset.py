@@ -1,0 +1,58 @@
+"""Reading a written layout-eval set back: what a benchmark runner needs, nothing else."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class TruthTable:
+    """One printed table: its cells (first row: the header as printed), grid or not, and its
+    box in pixels of the saved image (of the unskewed page, see ``EvalPage.skew_deg``)."""
+
+    rows: list[list[str]]
+    ruled: bool
+    box: Box
+
+
+@dataclass(frozen=True)
+class EvalPage:
+    """One page of the eval set: the scanned image and its ground truth."""
+
+    id: str
+    image: Path
+    title: str
+    tables: list[TruthTable]
+    text: str  # every printed line in reading order, one per line
+    lang: str  # "es" or "en"
+    kind: str  # factura, presupuesto, albaran, invoice, carta, letter...
+    skew_deg: float = 0.0
+
+
+def load_eval_set(directory: str | Path) -> list[EvalPage]:
+    """The pages listed in ``directory/index.json`` (as written by ``generate``), in order."""
+    directory = Path(directory)
+    pages = []
+    for entry in json.loads((directory / "index.json").read_text(encoding="utf-8")):
+        truth = json.loads((directory / entry["truth"]).read_text(encoding="utf-8"))
+        tables = [
+            TruthTable(rows=t["rows"], ruled=t["ruled"], box=tuple(t["box"]))  # type: ignore[arg-type]
+            for t in truth["tables"]
+        ]
+        pages.append(
+            EvalPage(
+                id=truth["id"],
+                image=directory / truth["image"],
+                title=truth["title"],
+                tables=tables,
+                text=truth["text"],
+                lang=truth["lang"],
+                kind=truth["kind"],
+                skew_deg=truth.get("skew_deg", 0.0),
+            )
+        )
+    return pages
