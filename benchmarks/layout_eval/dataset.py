@@ -28,6 +28,7 @@ class EvalPage:
     title: str
     tables: list[TruthTable]
     text: str  # every printed line in reading order, one per line
+    text_table_rows: str  # the same, but each table row on one line (whole cells, in order)
     lang: str  # "es" or "en"
     kind: str  # factura, presupuesto, albaran, invoice, carta, letter...
     skew_deg: float = 0.0
@@ -50,6 +51,7 @@ def load_eval_set(directory: str | Path) -> list[EvalPage]:
                 title=truth["title"],
                 tables=tables,
                 text=truth["text"],
+                text_table_rows=truth["text_table_rows"],
                 lang=truth["lang"],
                 kind=truth["kind"],
                 skew_deg=truth.get("skew_deg", 0.0),

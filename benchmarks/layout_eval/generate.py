@@ -73,6 +73,7 @@ class _Canvas:
     rules: list[tuple[float, float, float, float]] = field(default_factory=list)  # lines
     fills: list[Box] = field(default_factory=list)  # grey header rows
     lines: list[str] = field(default_factory=list)  # printed lines in reading order
+    row_lines: list[str] = field(default_factory=list)  # the same, a table row per line
     tables: list[dict] = field(default_factory=list)
     title_box: Box | None = None
     y: float = float(MARGIN_TOP)
@@ -89,6 +90,11 @@ class _Canvas:
         self.texts.append(_Text(x, y, text, face))
         left, top, right, bottom = face.getbbox(text)
         return (x + left, y + top, x + right, y + bottom)
+
+    def line(self, text: str) -> None:
+        """Record one printed line outside tables, in reading order."""
+        self.lines.append(text)
+        self.row_lines.append(text)
 
 
 def _union(boxes: Sequence[Box]) -> Box:
@@ -117,7 +123,7 @@ def _heading(canvas: _Canvas, element: Heading) -> None:
         "right": PAGE_W - MARGIN_X - width,
     }[element.align]
     canvas.title_box = canvas.put(x, canvas.y, element.text, face)
-    canvas.lines.append(element.text)
+    canvas.line(element.text)
     canvas.y += round(size * 1.6)
 
 
@@ -130,7 +136,7 @@ def _lines(canvas: _Canvas, element: Lines, x: float | None = None) -> float:
             canvas.put(PAGE_W - MARGIN_X - face.getlength(text), y, text, face)
         else:
             canvas.put(MARGIN_X if x is None else x, y, text, face)
-        canvas.lines.append(text)
+        canvas.line(text)
         y += canvas.line_h
     return y
 
@@ -139,7 +145,7 @@ def _paragraph(canvas: _Canvas, element: Paragraph) -> None:
     face = canvas.face()
     for part in _wrap(element.text, face, CONTENT_W):
         canvas.put(MARGIN_X, canvas.y, part, face)
-        canvas.lines.append(part)
+        canvas.line(part)
         canvas.y += canvas.line_h
 
 
@@ -206,6 +212,7 @@ def _table(canvas: _Canvas, table: Table) -> None:
         multiline += sum(len(parts) > 1 for parts in wrapped)
         if r == 0 and table.header_shade:
             canvas.fills.append((x0, y, x1, y + height * line_h + 2 * pad_y))
+        canvas.row_lines.append(" ".join(" ".join(cell.split()) for cell in row if cell))
         for k in range(height):
             printed = []
             for j, parts in enumerate(wrapped):
@@ -272,7 +279,7 @@ def layout(content: PageContent, size: int) -> _Canvas:
         face = canvas.face(scale=0.72)
         x = (PAGE_W - face.getlength(footer.text)) / 2
         canvas.put(x, PAGE_H - MARGIN_BOTTOM + canvas.size, footer.text, face)
-        canvas.lines.append(footer.text)
+        canvas.line(footer.text)
     return canvas
 
 
@@ -325,6 +332,7 @@ def render_page(spec: PageSpec) -> tuple[bytes, dict]:
         "title_box": _pixel_box(canvas.title_box) if canvas.title_box else None,
         "tables": canvas.tables,
         "text": "\n".join(canvas.lines),
+        "text_table_rows": "\n".join(canvas.row_lines),
     }
     return jpeg, truth
 
