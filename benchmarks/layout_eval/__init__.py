@@ -8,6 +8,6 @@
 See README.md in this folder.
 """
 
-from benchmarks.layout_eval.dataset import EvalPage, TruthTable, load_eval_set
+from benchmarks.layout_eval.dataset import EvalPage, TruthTable, load_eval_set, scanned_box
 
-__all__ = ["EvalPage", "TruthTable", "load_eval_set"]
+__all__ = ["EvalPage", "TruthTable", "load_eval_set", "scanned_box"]

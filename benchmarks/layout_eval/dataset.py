@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 Box = tuple[float, float, float, float]
+PAGE_SIZE = (1654, 2339)  # A4 at 200 dpi, as benchmarks.search_eval.render draws it
 
 
 @dataclass(frozen=True)
@@ -58,3 +60,16 @@ def load_eval_set(directory: str | Path) -> list[EvalPage]:
             )
         )
     return pages
+
+
+def scanned_box(box: Box, skew_deg: float, size: tuple[int, int] = PAGE_SIZE) -> Box:
+    """Where an unskewed ground-truth box lies in the saved (skewed) image: the bounding box of
+    the box rotated by ``skew_deg`` counter-clockwise about the page centre, as the scan was."""
+    cx, cy = size[0] / 2, size[1] / 2
+    cos, sin = math.cos(math.radians(skew_deg)), math.sin(math.radians(skew_deg))
+    xs, ys = [], []
+    for x in (box[0], box[2]):
+        for y in (box[1], box[3]):
+            xs.append(cx + (x - cx) * cos + (y - cy) * sin)
+            ys.append(cy - (x - cx) * sin + (y - cy) * cos)
+    return (min(xs), min(ys), max(xs), max(ys))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from PIL import Image, ImageDraw
 
-from benchmarks.layout_eval import EvalPage, load_eval_set
+from benchmarks.layout_eval import EvalPage, load_eval_set, scanned_box
 from benchmarks.layout_eval.content import PAGE_SPECS, Table, build_page
 from benchmarks.layout_eval.generate import write_eval_set
 from benchmarks.layout_eval.score import (
@@ -198,3 +200,14 @@ def test_generator_is_deterministic_and_loads(tmp_path) -> None:
         assert " ".join(cell for cell in row if cell) in row_lines
     assert any(len(cell.split()) > 8 for row in table.rows for cell in row)
     assert abs(page.skew_deg) <= 1.5
+
+
+def test_scanned_box_follows_the_scan_rotation() -> None:
+    size, box, angle = (400, 600), (50, 100, 350, 220), 1.4
+    clean = Image.new("L", size, 255)
+    ImageDraw.Draw(clean).rectangle(box, fill=0)
+    rotated = np.asarray(clean.rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor=255))
+    ys, xs = np.nonzero(rotated < 128)
+    expected = scanned_box(box, angle, size)
+    assert np.allclose((xs.min(), ys.min(), xs.max(), ys.max()), expected, atol=1.5)
+    assert scanned_box(box, 0.0, size) == pytest.approx(box)
