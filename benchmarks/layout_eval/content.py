@@ -679,12 +679,14 @@ def _number(value: Decimal, lang: Lang) -> str:
     return text.replace(",", "\0").replace(".", ",").replace("\0", ".") if lang == "es" else text
 
 
-def _quantity(item: Item, rng: np.random.Generator) -> Decimal:
+def _quantity(item: Item, rng: np.random.Generator, seller: str) -> Decimal:
+    if seller == "hosteleria":  # one table's bill
+        return Decimal(int(rng.integers(1, 7)))
     if item.unit in ("m²", "m", "m³"):
         return Decimal(int(rng.integers(8, 120))) / 2
     if item.unit in ("h", "hours"):
         return Decimal(int(rng.integers(2, 20))) / 2
-    if item.price < 2:  # leaflets, envelopes: printed by the hundred
+    if seller == "imprenta" and item.price < 2:  # leaflets, envelopes: printed by the hundred
         return Decimal(int(rng.integers(2, 11)) * 250)
     if item.price > 500:
         return Decimal(int(rng.integers(1, 3)))
@@ -709,7 +711,7 @@ def _items_table(spec: PageSpec, rng: np.random.Generator) -> list[Element]:
     base_by_rate: dict[int, Decimal] = {}
     discount_rows = set(rng.choice(len(items), size=max(1, len(items) // 3), replace=False))
     for n, item in enumerate(items):
-        qty = _quantity(item, rng)
+        qty = _quantity(item, rng, spec.seller)
         price = -item.price if table.negate else item.price
         discount = 10 if "disc" in columns and n in discount_rows else 0
         amount = _quantize(qty * price * (100 - discount) / 100)
