@@ -30,6 +30,7 @@ from kairo_ray.processing.layout.base import Region
 from kairo_ray.processing.layout.tables import (
     cell_units,
     column_separators,
+    find_tables,
     markdown_table,
     table_rows,
 )
@@ -53,6 +54,12 @@ EDGE_BAND = 0.12
 MIN_SHARE = 0.5
 """A line belongs to a region holding at least this share of its area; a region mostly (this
 share) inside a kept region of higher priority is dropped."""
+TITLE_SCALE = 1.2
+"""A title's lines are at least this many times the page's median line height..."""
+LARGEST_SCALE = 1.4
+"""... and a page without a title region takes its largest line, when this much larger than the
+median and in the top third (TITLE_BAND) of the text, as its title."""
+TITLE_BAND = 1 / 3
 OVERHANG = 0.75
 """A cell of a line joining a table must lie this share of its width inside its column."""
 GROUP_GAP = 1.2
@@ -91,6 +98,40 @@ def clean_regions(regions: Sequence[Region], width: int, height: int) -> list[Re
         if not any(_overlap(region.box, k.box) > MIN_SHARE * _area(region.box) for k in kept):
             kept.append(region)
     return kept
+
+
+def _geometric_tables(lines: Sequence[OcrLine]) -> list[Region]:
+    """Tables found from the line geometry (:func:`~.tables.find_tables`), as regions more
+    certain than any model's, so they win over a model's figure or text on the same place."""
+    return [Region("table", box, 1.0) for box in find_tables(lines)]
+
+
+def _checked_titles(regions: list[Region], lines: Sequence[OcrLine]) -> list[Region]:
+    """A heading is set larger than the body: a title region whose lines are not is text (a
+    bold totals line, a table's header cell); with no title left, the page's clearly largest
+    line in its top third is its title."""
+    if not lines:
+        return regions
+    body = median(line.box[3] - line.box[1] for line in lines)
+
+    def held(region: Region) -> list[OcrLine]:
+        return [ln for ln in lines if _overlap(ln.box, region.box) >= MIN_SHARE * _area(ln.box)]
+
+    checked = []
+    for region in regions:
+        if region.type == "title":
+            inside = held(region)
+            tall = inside and median(ln.box[3] - ln.box[1] for ln in inside) >= TITLE_SCALE * body
+            if not tall:
+                region = Region("text", region.box, region.score)
+        checked.append(region)
+    if not any(r.type == "title" for r in checked):
+        top = max(lines[: len(lines)], key=lambda ln: ln.box[3] - ln.box[1])
+        if top.box[3] - top.box[1] >= LARGEST_SCALE * body and top.box[1] < TITLE_BAND * max(
+            ln.box[3] for ln in lines
+        ):
+            checked.append(Region("title", top.box, 1.0))
+    return checked
 
 
 def _assign(lines: Sequence[OcrLine], regions: Sequence[Region]) -> list[int | None]:
@@ -222,7 +263,8 @@ def build_blocks(
     """``page`` with its blocks in reading order and the page text they make. ``image`` is
     not read today: the table structure comes from the line boxes alone."""
     del image
-    regions = clean_regions(regions, page.width, page.height)
+    regions = clean_regions([*regions, *_geometric_tables(page.lines)], page.width, page.height)
+    regions = _checked_titles(regions, page.lines)
     owners = _assign(page.lines, regions)
     _grow_tables(page.lines, regions, owners)
     members: dict[int, list[int]] = {}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
+from itertools import pairwise
 from statistics import median
 
 import numpy as np
@@ -175,3 +176,65 @@ def markdown_table(rows: Sequence[Sequence[str]]) -> str:
         return ""
     head, *body = rows
     return "\n".join([line(head), line(["---"] * len(head)), *(line(row) for row in body)])
+
+
+MIN_TABLE_COLUMNS = 3
+"""A table found from the geometry alone has this many columns at least: two side-by-side
+blocks (a sender beside the invoice's number and date) must not read as a table."""
+
+MAX_ROW_GAP = 4.0
+"""Rows of one table follow each other within this many line heights (wrapped cells between)."""
+
+
+def find_tables(lines: Sequence[OcrLine]) -> list[tuple[float, float, float, float]]:
+    """Boxes of the tables on a page, found from its line boxes: runs of two or more visual
+    lines of three or more cells each that share their column gutters.
+
+    A layout model trained on other documents misses many invoice tables (it calls a ruled
+    table a figure, a borderless one text); the cells' geometry does not."""
+    units = cell_units(lines)
+    if not units:
+        return []
+    boxes = [u.box for u in units]
+    height = median(max(1.0, b[3] - b[1]) for b in boxes)
+    visual = group_lines(boxes)
+    strong = [
+        k
+        for k, line in enumerate(visual)
+        if len(line) >= MIN_TABLE_COLUMNS
+        and all(boxes[b][0] - boxes[a][2] >= height for a, b in pairwise(line))
+    ]
+    runs: list[list[int]] = []
+    for k in strong:
+        top = min(boxes[i][1] for i in visual[k])
+        if runs:
+            bottom = max(boxes[i][3] for i in visual[runs[-1][-1]])
+            if top - bottom <= MAX_ROW_GAP * height and _same_columns(boxes, visual, runs[-1], k):
+                runs[-1].append(k)
+                continue
+        runs.append([k])
+    found = []
+    for run in runs:
+        if len(run) < 2:
+            continue
+        members = [i for k in range(run[0], run[-1] + 1) for i in visual[k]]
+        found.append(
+            (
+                min(boxes[i][0] for i in members),
+                min(boxes[i][1] for i in members),
+                max(boxes[i][2] for i in members),
+                max(boxes[i][3] for i in members),
+            )
+        )
+    return found
+
+
+def _same_columns(
+    boxes: Sequence[tuple[float, float, float, float]],
+    visual: list[list[int]],
+    run: list[int],
+    k: int,
+) -> bool:
+    """Whether line ``k`` keeps the run's gutters (three columns or more across them all)."""
+    members = [boxes[i] for j in (*run, k) for i in visual[j]]
+    return len(column_separators(members, len(run) + 1)) + 1 >= MIN_TABLE_COLUMNS
