@@ -245,7 +245,7 @@ class Settings(BaseSettings):
         ge=1,
         le=100,
         description="POSTs of one webhook before it is given up (the reason stays in "
-        "kairo_webhook_outbox.last_error). With the default backoff, 10 span about 3 hours: a "
+        "kairo_webhook_outbox.last_error). With the default backoff, 10 span 1.5 to 3 hours: a "
         "receiver down for a deploy or an outage still gets every event.",
     )
     webhook_retry_base_seconds: float = Field(
