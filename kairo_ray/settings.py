@@ -247,8 +247,26 @@ class Settings(BaseSettings):
     webhook_enabled: bool = False
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
-    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
-    webhook_max_attempts: int = Field(default=5, ge=1)
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Longest time one POST may take, answer included."
+    )
+    webhook_max_attempts: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="POSTs of one webhook before it is given up (the reason stays in "
+        "kairo_webhook_outbox.last_error). With the default backoff, 10 span 1.5 to 3 hours: a "
+        "receiver down for a deploy or an outage still gets every event.",
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Wait after a webhook's first failed attempt; it doubles with each further "
+        "one (up to WEBHOOK_RETRY_MAX_SECONDS), each wait drawn at random from its upper half.",
+    )
+    webhook_retry_max_seconds: float = Field(
+        default=3600.0, gt=0, description="Longest wait between two attempts of a webhook."
+    )
 
     # --- API and cluster ------------------------------------------------------------------------
     api_host: str = Field(

@@ -25,13 +25,14 @@ from kairo_ray.app.jobs import Database, JobRunner, Report
 from kairo_ray.app.metrics import Metrics
 from kairo_ray.app.names import APP_NAME, DRIVER_NAME, NAMESPACE
 from kairo_ray.app.tasks import open_remotely, page_window, prepare_page_worker, run_page
-from kairo_ray.app.webhook import send_webhook
+from kairo_ray.app.webhook import WebhookDeliverer
 from kairo_ray.db.connector import create_pool
+from kairo_ray.db.outbox import WebhookOutbox
 from kairo_ray.db.queue import JobQueue
 from kairo_ray.db.store import DocumentStore
 from kairo_ray.errors import InstanceInUseError, LeaseLostError, describe
 from kairo_ray.logs import configure_logging, job_context
-from kairo_ray.models import DocumentResult, Job
+from kairo_ray.models import Job
 from kairo_ray.processing.fetch import fetch
 from kairo_ray.settings import Settings, load_settings
 
@@ -90,8 +91,12 @@ class QueueDriver:
             self._remote_embedder,
             self._settings,
             self._report,
-            on_completed=self._completed,
         )
+        # Webhooks come from the outbox table, so what a stopped driver left is sent by the
+        # next one (or another cluster's).
+        self._deliverer: WebhookDeliverer | None = None
+        if self._settings.webhook_enabled:
+            self._deliverer = WebhookDeliverer(lambda: self._db.outbox, self._settings)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._adhoc_pages_done = 0
         self._stopping = False
@@ -109,6 +114,8 @@ class QueueDriver:
         self._instance_held = False
         self._main = asyncio.get_running_loop().create_task(self._run())
         self._spawn(self._prepare_page_workers())
+        if self._deliverer is not None:
+            self._spawn(self._deliverer.run())
 
     # --- public methods ---------------------------------------------------------------------
 
@@ -131,6 +138,7 @@ class QueueDriver:
             "last_error": self._last_error,
             "refused": self._refused,
             "instance_held": self._instance_held,
+            "webhooks": None if self._deliverer is None else dict(self._deliverer.counts),
             "uptime_seconds": time.time() - self._started_at,
         }
 
@@ -219,6 +227,7 @@ class QueueDriver:
                 # Running jobs use the new connection from their next query.
                 self._db.queue = JobQueue(self._pool, self._settings)
                 self._db.store = DocumentStore(self._pool, self._settings.documents_owner_column)
+                self._db.outbox = WebhookOutbox(self._pool)
                 # Before anything else: a second cluster under this id would otherwise end the
                 # first one's leases below, taking them for a dead predecessor's.
                 await self._hold_instance()
@@ -299,7 +308,7 @@ class QueueDriver:
                 if job is None:
                     break
                 admission.claimed(job)
-                self._spawn(self._runner.run(job))
+                self._spawn(self._run_job(job))
             self._metrics.queue_depth.set(await self._db.queue.queue_size())
             self._metrics.jobs_in_flight.set(len(admission.active))
             await self._sleep(wake)
@@ -369,24 +378,11 @@ class QueueDriver:
             self._embedder = RemoteEmbedder(handle)
         return self._embedder
 
-    async def _completed(self, job: Job, result: DocumentResult) -> None:
-        """After the commit: the webhook, in the background, so the next job need not wait."""
-        self._spawn(self._notify(job, result))
-
-    async def _notify(self, job: Job, result: DocumentResult) -> None:
-        payload = {
-            "event": "document.ocr_completed",
-            "document_id": str(job.document_id),
-            "job_id": str(job.queue_id),
-            "page_count": len(result.pages),
-            "language": result.language,
-            "chunks": len(result.chunks),
-            "instance_id": self._settings.vps_instance_id,
-        }
-        try:
-            await send_webhook(self._settings, payload)
-        except Exception:
-            log.exception("webhook failed", extra=job_context(job))
+    async def _run_job(self, job: Job) -> None:
+        """Run a claimed job; a finished one's webhook is due at once, so wake the deliverer."""
+        outcome = await self._runner.run(job)
+        if self._deliverer is not None and outcome in ("completed", "failed"):
+            self._deliverer.wake.set()
 
 
 def get_or_create_driver(app_name: str = APP_NAME) -> ray.actor.ActorHandle:

@@ -9,6 +9,8 @@ in-memory queue (``kairo_ray.db.memory``) and fake steps, unit tests drive every
 Outcomes: ``completed``; ``failed`` (bad input, or attempts used up) and ``retry`` (transient,
 attempts left); ``lost`` (the lease is gone: expired, cancelled, claimed elsewhere; nothing is
 written); ``released`` (the driver is stopping: the job goes back without spending its attempt).
+With WEBHOOK_ENABLED, ``completed`` and ``failed`` write their webhook to the outbox in the
+transaction that records them (:mod:`kairo_ray.db.outbox`); the driver's deliverer sends it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import asyncpg
 
 from kairo_ray.app.admission import Admission, PageKey
 from kairo_ray.app.leases import Lease
+from kairo_ray.app.webhook import completed_payload, failed_payload
 from kairo_ray.errors import (
     LeaseLostError,
     PermanentError,
@@ -59,10 +62,12 @@ class JobSteps(Protocol):
 
 @dataclass
 class Database:
-    """The queue and store jobs use now; the driver swaps both when it reconnects."""
+    """The queue, store and webhook outbox in use now; the driver swaps them when it
+    reconnects."""
 
     queue: Any
     store: Any
+    outbox: Any = None
 
 
 class Report:
@@ -115,7 +120,6 @@ class JobRunner:
         embedder: Callable[[], DocumentEmbedder],
         settings: Settings,
         report: Report,
-        on_completed: Callable[[Job, DocumentResult], Awaitable[None]] | None = None,
     ) -> None:
         self._db = db
         self._admission = admission
@@ -123,7 +127,6 @@ class JobRunner:
         self._embedder = embedder
         self._settings = settings
         self._report = report
-        self._on_completed = on_completed
 
     async def run(self, job: Job) -> str:
         """Work ``job`` to its outcome and return it; cancelling the run (a stopping driver)
@@ -138,11 +141,18 @@ class JobRunner:
             self._report.of(job)["stage"] = "storing"
             lease.stop()
             # Finished work is kept across a database restart: completion is fenced by the
-            # claim token, so repeating it is safe, and a lease lost meanwhile ends it.
-            await persist(lambda: self._db.store.complete(job, result), "completing the job")
+            # claim token, so repeating it is safe, and a lease lost meanwhile ends it. The
+            # webhook is written in the same transaction (the outbox), never after it.
+            webhook = (
+                completed_payload(self._settings, job, result)
+                if self._settings.webhook_enabled
+                else None
+            )
+            await persist(
+                lambda: self._db.store.complete(job, result, webhook=webhook),
+                "completing the job",
+            )
             log.info("job completed", extra={**ctx, "seconds": time.monotonic() - started})
-            if self._on_completed is not None:
-                await self._on_completed(job, result)
         except LeaseLostError:
             outcome = "lost"
             log.warning("lease lost, dropping job", extra=ctx)
@@ -168,9 +178,13 @@ class JobRunner:
 
     async def _fail(self, job: Job, cause: BaseException) -> str:
         permanent = isinstance(cause, PermanentError)
+        # Written only if this failure is final, in the transaction that records it.
+        webhook = failed_payload(self._settings, job) if self._settings.webhook_enabled else None
         try:
             status = await persist(
-                lambda: self._db.queue.fail(job, describe(cause), permanent=permanent),
+                lambda: self._db.queue.fail(
+                    job, describe(cause), permanent=permanent, webhook=webhook
+                ),
                 "recording the failure",
             )
         except LeaseLostError:

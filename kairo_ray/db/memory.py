@@ -7,14 +7,22 @@ release and complete take effect only with the current token of a processing job
 LeaseLostError, nothing written); a failure retries while attempts remain unless permanent; a
 release gives the attempt back; cancel ends a job whatever its holder. It is not a database:
 one process, no leases expiring on their own, no priorities beyond claim order.
+
+:class:`MemoryOutbox` is the webhook outbox (:class:`~kairo_ray.db.outbox.WebhookOutbox`) on a
+clock the tests may move: a completion or final failure given a payload adds its row, and
+claims, leases, retries and give-ups follow the rules of ``queries.sql``.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
+from kairo_ray.db.outbox import Delivery, Event
 from kairo_ray.errors import LeaseLostError
 from kairo_ray.models import DocumentResult, Job
 
@@ -34,12 +42,36 @@ class MemoryJob:
     vectors: dict[str, list[float]] = field(default_factory=dict)
 
 
-class MemoryDatabase:
-    """The shared state behind :class:`MemoryQueue` and :class:`MemoryStore`."""
+@dataclass
+class MemoryDelivery:
+    """A row of the webhook outbox; ``next_attempt_at`` on :attr:`MemoryDatabase.clock`."""
 
-    def __init__(self, max_attempts: int = 4) -> None:
+    delivery_id: UUID
+    document_id: UUID
+    queue_id: UUID
+    event: Event
+    payload: dict[str, Any]
+    next_attempt_at: float
+    attempts: int = 0
+    claim_token: UUID | None = None
+    delivered_at: float | None = None
+    gave_up_at: float | None = None
+    last_error: str | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.delivered_at is None and self.gave_up_at is None
+
+
+class MemoryDatabase:
+    """The shared state behind :class:`MemoryQueue`, :class:`MemoryStore` and
+    :class:`MemoryOutbox`; ``clock`` gives the outbox's times (seconds)."""
+
+    def __init__(self, max_attempts: int = 4, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_attempts = max_attempts
+        self.clock = clock
         self.jobs: dict[UUID, MemoryJob] = {}
+        self.outbox: dict[UUID, MemoryDelivery] = {}
 
     def add(self, file_url: str) -> MemoryJob:
         job = MemoryJob(uuid.uuid4(), uuid.uuid4(), file_url, self.max_attempts)
@@ -51,6 +83,15 @@ class MemoryDatabase:
         if row is None or row.status != "processing" or row.claim_token != job.claim_token:
             raise LeaseLostError(f"job {job.queue_id} is no longer held")
         return row
+
+    def add_delivery(self, row: MemoryJob, event: Event, payload: dict[str, Any]) -> None:
+        """The job's webhook, as the completing or failing transaction writes it."""
+        if event == "failed":
+            payload = {**payload, "error": row.error_message}
+        delivery = MemoryDelivery(
+            uuid.uuid4(), row.document_id, row.queue_id, event, payload, self.clock()
+        )
+        self.outbox[delivery.delivery_id] = delivery
 
 
 class MemoryQueue:
@@ -76,10 +117,14 @@ class MemoryQueue:
     async def heartbeat(self, job: Job) -> None:
         self.db.held(job)
 
-    async def fail(self, job: Job, error: str, *, permanent: bool) -> str:
+    async def fail(
+        self, job: Job, error: str, *, permanent: bool, webhook: dict[str, Any] | None = None
+    ) -> str:
         row = self.db.held(job)
         row.error_message = error
         row.status = "failed" if permanent or row.attempts >= row.max_attempts else "queued"
+        if row.status == "failed" and webhook is not None:
+            self.db.add_delivery(row, "failed", webhook)
         return row.status
 
     async def release(self, job: Job, reason: str) -> None:
@@ -109,14 +154,79 @@ class MemoryStore:
     def __init__(self, db: MemoryDatabase) -> None:
         self.db = db
 
-    async def complete(self, job: Job, result: DocumentResult) -> None:
+    async def complete(
+        self, job: Job, result: DocumentResult, webhook: dict[str, Any] | None = None
+    ) -> None:
         row = self.db.held(job)
         row.status, row.result = "completed", result
         row.results_stored += 1
         row.vectors = {chunk.content_hash: chunk.embedding for chunk in result.chunks}
+        if webhook is not None:
+            self.db.add_delivery(row, "completed", webhook)
 
     async def existing_embeddings(self, document_id: UUID, space: str) -> dict[str, list[float]]:
         for row in self.db.jobs.values():
             if row.document_id == document_id:
                 return dict(row.vectors)
         return {}
+
+
+class MemoryOutbox:
+    """The deliverers' side of the outbox, as :class:`~kairo_ray.db.outbox.WebhookOutbox`."""
+
+    def __init__(self, db: MemoryDatabase) -> None:
+        self.db = db
+
+    async def claim(self, limit: int, lease_seconds: float, max_attempts: int) -> list[Delivery]:
+        now = self.db.clock()
+        due = sorted(
+            (d for d in self.db.outbox.values() if d.pending and d.next_attempt_at <= now),
+            key=lambda d: d.next_attempt_at,
+        )
+        claimed: list[Delivery] = []
+        for row in due:
+            if row.attempts >= max_attempts:
+                row.gave_up_at, row.claim_token = now, None
+                row.last_error = f"{row.attempts} attempts made, the last without an outcome"
+            elif len(claimed) < limit:
+                row.attempts += 1
+                row.next_attempt_at = now + lease_seconds
+                row.claim_token = uuid.uuid4()
+                claimed.append(
+                    Delivery(
+                        row.delivery_id,
+                        row.document_id,
+                        row.queue_id,
+                        row.event,
+                        dict(row.payload),
+                        row.attempts,
+                        row.claim_token,
+                    )
+                )
+        return claimed
+
+    def _held(self, delivery: Delivery) -> MemoryDelivery | None:
+        row = self.db.outbox.get(delivery.delivery_id)
+        if row is None or not row.pending or row.claim_token != delivery.claim_token:
+            return None
+        return row
+
+    async def delivered(self, delivery: Delivery) -> None:
+        row = self.db.outbox.get(delivery.delivery_id)
+        if row is not None and row.delivered_at is None:
+            row.delivered_at, row.claim_token = self.db.clock(), None
+
+    async def retry(self, delivery: Delivery, delay_seconds: float, error: str) -> bool:
+        row = self._held(delivery)
+        if row is None:
+            return False
+        row.next_attempt_at = self.db.clock() + delay_seconds
+        row.last_error, row.claim_token = error, None
+        return True
+
+    async def give_up(self, delivery: Delivery, reason: str) -> bool:
+        row = self._held(delivery)
+        if row is None:
+            return False
+        row.gave_up_at, row.last_error, row.claim_token = self.db.clock(), reason, None
+        return True

@@ -336,6 +336,91 @@ DELETE FROM document_embeddings WHERE embedding_model IS DISTINCT FROM $1;
 SELECT embedding_model AS space, count(*) AS chunks
 FROM document_embeddings GROUP BY embedding_model ORDER BY chunks DESC;
 
+-- name: insert_webhook_delivery
+-- The webhook of job $1, written in the transaction that completes or fails it (event $2:
+-- 'completed' or 'failed'), so it exists exactly when that outcome is committed. A failure's
+-- payload $3 gets the job's error as stored (with "gave up after N attempts" where it applies).
+INSERT INTO kairo_webhook_outbox (document_id, queue_id, event, payload)
+SELECT q.document_id, q.id, $2::text,
+       $3::jsonb || CASE WHEN $2::text = 'failed'
+                         THEN jsonb_build_object('error', q.error_message)
+                         ELSE '{}'::jsonb END
+FROM ocr_queue q
+WHERE q.id = $1
+RETURNING delivery_id;
+
+-- name: claim_webhook_deliveries
+-- Up to $1 due deliveries, each taken for a lease of $2 seconds: next_attempt_at moves to the
+-- lease's end (another deliverer sees the row again only if this one dies mid-send), the
+-- attempt is counted and a new claim_token fences the outcome. SKIP LOCKED: concurrent
+-- deliverers never take the same row. A due row that already made its last attempt ($3 =
+-- WEBHOOK_MAX_ATTEMPTS; its deliverer stopped before reporting back) is given up instead.
+WITH spent AS (
+    UPDATE kairo_webhook_outbox o
+    SET gave_up_at = now(),
+        claim_token = NULL,
+        last_error = format('%s attempts made (WEBHOOK_MAX_ATTEMPTS=%s), the last without an '
+                            'outcome; before it: %s', o.attempts, $3::integer,
+                            coalesce(o.last_error, 'no error'))
+    WHERE o.delivery_id IN (
+        SELECT x.delivery_id FROM kairo_webhook_outbox x
+        WHERE x.delivered_at IS NULL AND x.gave_up_at IS NULL
+          AND x.next_attempt_at <= now() AND x.attempts >= $3::integer
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING 1
+),
+due AS (
+    SELECT x.delivery_id FROM kairo_webhook_outbox x
+    WHERE x.delivered_at IS NULL AND x.gave_up_at IS NULL
+      AND x.next_attempt_at <= now() AND x.attempts < $3::integer
+    ORDER BY x.next_attempt_at, x.created_at
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE kairo_webhook_outbox o
+SET attempts = o.attempts + 1,
+    next_attempt_at = now() + make_interval(secs => $2::float8),
+    claim_token = gen_random_uuid()
+FROM due
+WHERE o.delivery_id = due.delivery_id
+RETURNING o.delivery_id, o.document_id, o.queue_id, o.event, o.payload, o.attempts,
+          o.claim_token;
+
+-- name: webhook_delivered
+-- The receiver took it. Not fenced by the claim: a success is a success, even one that came
+-- after the lease ran out (another deliverer may then send it again: at least once).
+UPDATE kairo_webhook_outbox
+SET delivered_at = now(), claim_token = NULL
+WHERE delivery_id = $1 AND delivered_at IS NULL;
+
+-- name: webhook_retry
+-- Attempt failed: try again in $3 seconds, keeping the error. Only with the current claim $2
+-- (no row back: the lease ran out and someone else holds it now).
+UPDATE kairo_webhook_outbox
+SET next_attempt_at = now() + make_interval(secs => $3::float8), last_error = $4,
+    claim_token = NULL
+WHERE delivery_id = $1 AND claim_token = $2
+  AND delivered_at IS NULL AND gave_up_at IS NULL
+RETURNING next_attempt_at;
+
+-- name: webhook_give_up
+-- No more attempts (used up, or the receiver refused it): the reason $3 is kept.
+UPDATE kairo_webhook_outbox
+SET gave_up_at = now(), last_error = $3, claim_token = NULL
+WHERE delivery_id = $1 AND claim_token = $2
+  AND delivered_at IS NULL AND gave_up_at IS NULL
+RETURNING gave_up_at;
+
+-- name: webhook_deliveries_of_job
+-- A job's webhook rows, oldest first (status and tests).
+SELECT delivery_id, document_id, queue_id, event, payload, attempts, next_attempt_at,
+       claim_token, delivered_at, gave_up_at, last_error, created_at
+FROM kairo_webhook_outbox
+WHERE queue_id = $1
+ORDER BY created_at;
+
 -- name: truncate_all
 -- Tests only: an empty schema between tests (migrations stay recorded).
-TRUNCATE document_embeddings, document_pages, ocr_queue, documents, kairo_instances;
+TRUNCATE kairo_webhook_outbox, document_embeddings, document_pages, ocr_queue, documents,
+    kairo_instances;

@@ -21,6 +21,7 @@ from uuid import UUID
 import asyncpg
 
 from kairo_ray.db.connector import connect, listen_url
+from kairo_ray.db.outbox import add_delivery
 from kairo_ray.db.queries import Q
 from kairo_ray.errors import InstanceInUseError, LeaseLostError
 from kairo_ray.models import Job, QueueStats, check_priority
@@ -135,8 +136,11 @@ class JobQueue:
             query, job.queue_id, self.instance_id, job.claim_token, *args
         )
         if value is None:
-            raise LeaseLostError(f"job {job.queue_id} is no longer held by {self.instance_id}")
+            raise self._lost(job)
         return value
+
+    def _lost(self, job: Job) -> LeaseLostError:
+        return LeaseLostError(f"job {job.queue_id} is no longer held by {self.instance_id}")
 
     async def heartbeat(self, job: Job) -> datetime:
         """Extend the lease; return (and set on ``job``) the new locked_until.
@@ -149,18 +153,29 @@ class JobQueue:
         job.locked_until = locked_until
         return locked_until
 
-    async def fail(self, job: Job, error: str, *, permanent: bool) -> str:
+    async def fail(
+        self, job: Job, error: str, *, permanent: bool, webhook: dict[str, Any] | None = None
+    ) -> str:
         """Record a failure; return the job's new status ('queued' for a retry, or 'failed').
 
-        Raises LeaseLostError when this claim no longer holds the job (nothing is written).
+        With ``webhook`` (a payload), a final failure writes its outbox row in the same
+        transaction. Raises LeaseLostError when this claim no longer holds the job (nothing is
+        written).
         """
-        status: str = await self._as_holder(
-            Q.fail_job,
-            job,
-            error[:MAX_ERROR_CHARS] or "unknown error",
-            permanent,
-            self.settings.retry_backoff_seconds,
-        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            status: str | None = await conn.fetchval(
+                Q.fail_job,
+                job.queue_id,
+                self.instance_id,
+                job.claim_token,
+                error[:MAX_ERROR_CHARS] or "unknown error",
+                permanent,
+                self.settings.retry_backoff_seconds,
+            )
+            if status is None:
+                raise self._lost(job)
+            if status == "failed" and webhook is not None:
+                await add_delivery(conn, job.queue_id, "failed", webhook)
         return status
 
     async def release(self, job: Job, reason: str) -> None:

@@ -16,6 +16,7 @@ from uuid import UUID
 
 import asyncpg
 
+from kairo_ray.db.outbox import add_delivery
 from kairo_ray.db.queries import Q
 from kairo_ray.errors import LeaseLostError
 from kairo_ray.models import (
@@ -131,8 +132,11 @@ class DocumentStore:
                 await conn.execute(Q.set_active_job_priority, document_id, priority)
         return document_id
 
-    async def complete(self, job: Job, result: DocumentResult) -> None:
-        """Replace the document's pages, chunks and text and mark the job completed, atomically.
+    async def complete(
+        self, job: Job, result: DocumentResult, webhook: dict[str, Any] | None = None
+    ) -> None:
+        """Replace the document's pages, chunks and text and mark the job completed, atomically;
+        with ``webhook`` (a payload), its outbox row too, so no completion lacks its callback.
 
         Raises LeaseLostError (writing nothing) when ``job``'s claim is no longer the current one.
         """
@@ -183,6 +187,8 @@ class DocumentStore:
                 result.language,
             )
             await conn.execute(Q.complete_job, job.queue_id)
+            if webhook is not None:
+                await add_delivery(conn, job.queue_id, "completed", webhook)
 
     async def existing_embeddings(self, document_id: UUID, space: str) -> dict[str, list[float]]:
         """content_hash → vector stored in ``space``, so a re-run embeds only new texts."""

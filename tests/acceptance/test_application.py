@@ -22,7 +22,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from kairo_ray.app.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from kairo_ray.app.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from tests.fixtures.documents import insert_document, wait_done
 from tests.fixtures.ray_cluster import ADMIN_TOKEN, WEBHOOK_SECRET, RunningCluster
 
@@ -224,14 +224,29 @@ def test_search_finds_the_right_document(processed: dict, kairo_cluster) -> None
 
 
 def test_webhook_received_with_valid_signature(processed: dict, webhook_receiver) -> None:
+    """One webhook per outcome, from the outbox: completed documents and the failed one, each
+    signed and carrying its delivery id in a header and the body."""
     deadline = time.monotonic() + 30
     wanted = {str(processed["ids"][name]) for name in ("galdos", "sioen", "phototest")}
+    bad = str(processed["ids"]["bad"])
+
+    def events() -> dict[str, set[str]]:
+        seen: dict[str, set[str]] = {}
+        for request in webhook_receiver.requests:
+            body = json.loads(request["body"])
+            seen.setdefault(body["event"], set()).add(body["document_id"])
+        return seen
+
     while time.monotonic() < deadline:
-        seen = {json.loads(r["body"])["document_id"] for r in webhook_receiver.requests}
-        if wanted <= seen:
+        seen = events()
+        if wanted <= seen.get("document.ocr_completed", set()) and bad in seen.get(
+            "document.ocr_failed", set()
+        ):
             break
         time.sleep(0.5)
-    assert wanted <= seen
+    assert wanted <= seen.get("document.ocr_completed", set())
+    assert bad not in seen["document.ocr_completed"], "a failed job is no completion"
+    assert seen.get("document.ocr_failed") == {bad}
     for request in webhook_receiver.requests:
         headers = {key.lower(): value for key, value in request["headers"].items()}
         assert verify(
@@ -240,7 +255,10 @@ def test_webhook_received_with_valid_signature(processed: dict, webhook_receiver
             request["body"],
             headers[SIGNATURE_HEADER.lower()],
         )
-    assert str(processed["ids"]["bad"]) not in seen, "failed jobs send no completion webhook"
+        body = json.loads(request["body"])
+        assert headers[DELIVERY_HEADER.lower()] == body["delivery_id"]
+        if body["event"] == "document.ocr_failed":
+            assert "pdf" in body["error"].lower()
 
 
 def test_health_and_stats(processed: dict, kairo_cluster) -> None:

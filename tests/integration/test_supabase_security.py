@@ -94,7 +94,13 @@ QUEUE_FUNCTIONS = [
     "SELECT ocr_job_enqueue(gen_random_uuid(), 5)",
     "SELECT ocr_job_requeue(gen_random_uuid(), 5)",
 ]
-KAIRO_TABLES = ["ocr_queue", "document_pages", "document_embeddings", "kairo_schema_migrations"]
+KAIRO_TABLES = [
+    "ocr_queue",
+    "document_pages",
+    "document_embeddings",
+    "kairo_schema_migrations",
+    "kairo_webhook_outbox",
+]
 
 
 @dataclass
@@ -158,13 +164,19 @@ async def test_the_public_roles_read_no_kairo_table(supabase: Supabase, role: st
     conn = supabase.admin
     await _insert_as_user(conn, supabase.alice, "https://storage/alice.pdf")
     # authenticated may SELECT pages and chunks, of its own documents only (the next tests).
-    denied = KAIRO_TABLES if role == "anon" else ["ocr_queue", "kairo_schema_migrations"]
+    readable = ("document_pages", "document_embeddings")
+    denied = KAIRO_TABLES if role == "anon" else [t for t in KAIRO_TABLES if t not in readable]
     for table in denied:
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             async with conn.transaction():
                 await _as(conn, role, supabase.alice if role == "authenticated" else None)
                 await conn.fetch(f"SELECT * FROM {table}")
-    for statement in ("TRUNCATE ocr_queue", "DELETE FROM document_embeddings"):
+    for statement in (
+        "TRUNCATE ocr_queue",
+        "DELETE FROM document_embeddings",
+        "TRUNCATE kairo_webhook_outbox",
+        "DELETE FROM kairo_webhook_outbox",
+    ):
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             async with conn.transaction():
                 await _as(conn, role, supabase.alice)

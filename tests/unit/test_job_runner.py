@@ -201,11 +201,11 @@ class FlakyStore(MemoryStore):
         super().__init__(db)
         self.blips = blips
 
-    async def complete(self, job: Any, result: Any) -> None:
+    async def complete(self, job: Any, result: Any, webhook: Any = None) -> None:
         if self.blips:
             self.blips -= 1
             raise ConnectionRefusedError("the database is restarting")
-        await super().complete(job, result)
+        await super().complete(job, result, webhook)
 
 
 class FlakyQueue(MemoryQueue):
@@ -262,3 +262,53 @@ async def test_a_stuck_job_ends_at_its_deadline() -> None:
     assert outcome == "failed" and row.status == "failed"
     assert "JOB_DEADLINE_MINUTES=0.005" in row.error_message
     assert admission.slots.running == 0 and admission.pages_waiting == 0
+
+
+WEBHOOKS = {
+    "webhook_enabled": True,
+    "webhook_url": "https://kairo.example/api/webhooks/ocr",
+    "webhook_secret": "s3cret",
+}
+
+
+async def test_a_completion_writes_its_webhook_with_it() -> None:
+    db = MemoryDatabase()
+    row = db.add("scan.pdf")
+    runner, admission, _ = _runner(db, Steps(pages=2), vps_instance_id="vps-07", **WEBHOOKS)
+    assert await runner.run(await _claim(db, admission)) == "completed"
+    (delivery,) = db.outbox.values()
+    assert (delivery.queue_id, delivery.event) == (row.queue_id, "completed")
+    assert delivery.payload == {
+        "event": "document.ocr_completed",
+        "document_id": str(row.document_id),
+        "job_id": str(row.queue_id),
+        "page_count": 2,
+        "language": "es",
+        "chunks": 2,
+        "instance_id": "vps-07",
+    }
+
+
+async def test_only_a_final_failure_writes_a_webhook_with_its_reason() -> None:
+    db = MemoryDatabase(max_attempts=2)
+    row = db.add("scan.pdf")
+    runner, admission, _ = _runner(db, Steps(error=TransientError("node lost")), **WEBHOOKS)
+    assert await runner.run(await _claim(db, admission)) == "retry"
+    assert not db.outbox, "a retry is not an outcome"
+    assert await runner.run(await _claim(db, admission)) == "failed"
+    (delivery,) = db.outbox.values()
+    assert delivery.event == "failed" and delivery.payload["event"] == "document.ocr_failed"
+    assert delivery.payload["error"] == row.error_message and delivery.payload["attempts"] == 2
+
+
+async def test_no_webhook_without_an_outcome_or_when_disabled() -> None:
+    db = MemoryDatabase()
+    row = db.add("scan.pdf")
+    runner, admission, _ = _runner(db, Steps(pages=1), **WEBHOOKS)
+    job = await _claim(db, admission)
+    row.claim_token = None  # lease lost: the completion writes nothing, its webhook neither
+    assert await runner.run(job) == "lost"
+    runner, admission, _ = _runner(db, Steps(pages=1))
+    row.status = "queued"
+    assert await runner.run(await _claim(db, admission)) == "completed"
+    assert not db.outbox
