@@ -89,6 +89,11 @@ class PageResult(BaseModel):
     width: int = 0
     height: int = 0
     seconds: float = 0.0
+    skew: float = Field(
+        default=0.0,
+        description="The text's slant in degrees (clockwise positive), from the line boxes' "
+        "own angles; boxes stay in the image's frame.",
+    )
     blocks: list[Block] = Field(default_factory=list)
 
 

@@ -24,12 +24,9 @@ from kairo_ray.processing.render import has_ink
 H = 40  # line box height in the synthetic pages
 
 
-def line(text: str, x0: float, y0: float, x1: float | None = None) -> OcrLine:
-    return OcrLine(
-        text=text,
-        box=(x0, y0, x1 if x1 is not None else x0 + 14 * len(text), y0 + H),
-        confidence=0.95,
-    )
+def line(text: str, x0: float, y0: float, x1: float | None = None, height: float = H) -> OcrLine:
+    right = x1 if x1 is not None else x0 + 14 * len(text)
+    return OcrLine(text=text, box=(x0, y0, right, y0 + height), confidence=0.95)
 
 
 def invoice_table(top: float = 600) -> list[OcrLine]:
@@ -86,14 +83,14 @@ def page_of(lines: list[OcrLine]) -> PageResult:
 
 
 def test_blocks_title_table_and_loose_text_in_reading_order() -> None:
-    title = line("FACTURA", 150, 150)
+    title = line("FACTURA", 150, 150, height=1.6 * H)  # headings are set larger
     sender = [line("Tejados Ruiz, S.L.", 150, 300), line("C/ Industria 8", 150, 345)]
     number = [line("Factura nº 187", 1100, 300)]
     table = invoice_table(700)
     footer = line("Página 1 de 2", 760, 2250)
     regions = [
-        Region("title", (140, 140, 400, 200), 0.9),
-        Region("header", (140, 140, 400, 200), 0.7),  # same box: the title wins
+        Region("title", (140, 140, 400, 220), 0.9),
+        Region("header", (140, 140, 400, 220), 0.7),  # same box: the title wins
         Region("table", (140, 750, 1500, 900), 0.8),  # crops the header and totals rows
         Region("footer", (700, 2240, 1000, 2300), 0.8),
     ]

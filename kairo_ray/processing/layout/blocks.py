@@ -27,6 +27,8 @@ import numpy as np
 from kairo_ray.models import Block, BlockType, OcrLine, PageResult
 from kairo_ray.processing.chunk import BLOCK_SEPARATOR, block_markup
 from kairo_ray.processing.layout.base import Region
+from kairo_ray.processing.layout.ruling import Grid, find_grids, grid_rows
+from kairo_ray.processing.layout.skew import MIN_SKEW, Deskew
 from kairo_ray.processing.layout.tables import (
     cell_units,
     column_separators,
@@ -54,9 +56,11 @@ EDGE_BAND = 0.12
 MIN_SHARE = 0.5
 """A line belongs to a region holding at least this share of its area; a region mostly (this
 share) inside a kept region of higher priority is dropped."""
-TITLE_SCALE = 1.2
+GRID_SCORE = 1.1
+"""Ruled tables are more certain than tables guessed from the text (1.0) or a model's (< 1)."""
+TITLE_SCALE = 1.1
 """A title's lines are at least this many times the page's median line height..."""
-LARGEST_SCALE = 1.4
+LARGEST_SCALE = 1.15
 """... and a page without a title region takes its largest line, when this much larger than the
 median and in the top third (TITLE_BAND) of the text, as its title."""
 TITLE_BAND = 1 / 3
@@ -150,8 +154,21 @@ def _assign(lines: Sequence[OcrLine], regions: Sequence[Region]) -> list[int | N
     return owners
 
 
+def _grid_of(region: Region, grids: Sequence[Grid]) -> Grid | None:
+    """The ruled grid a table region is (most of the region inside the grid's box)."""
+    if region.type != "table":
+        return None
+    best = max(grids, key=lambda g: _overlap(g.box, region.box), default=None)
+    if best is None or _overlap(best.box, region.box) < MIN_SHARE * _area(region.box):
+        return None
+    return best
+
+
 def _grow_tables(
-    lines: Sequence[OcrLine], regions: Sequence[Region], owners: list[int | None]
+    lines: Sequence[OcrLine],
+    regions: Sequence[Region],
+    owners: list[int | None],
+    skip: set[int],
 ) -> None:
     """Give a table the lines the model's box cut off: layout models often crop a table's
     header or totals row. A line joins a table when it lies within the table's width and either
@@ -159,7 +176,7 @@ def _grow_tables(
     above or below the table (within two line heights) that reads as one of its rows
     (:func:`_fits_columns`)."""
     for t, region in enumerate(regions):
-        if region.type != "table":
+        if region.type != "table" or t in skip:  # a ruled table ends at its rules
             continue
         while True:
             held = [i for i, owner in enumerate(owners) if owner == t]
@@ -260,34 +277,51 @@ def _union(boxes: Sequence[Box]) -> Box:
 def build_blocks(
     page: PageResult, regions: Sequence[Region], image: np.ndarray | None = None
 ) -> PageResult:
-    """``page`` with its blocks in reading order and the page text they make. ``image`` is
-    not read today: the table structure comes from the line boxes alone."""
-    del image
-    regions = clean_regions([*regions, *_geometric_tables(page.lines)], page.width, page.height)
+    """``page`` with its blocks in reading order and the page text they make. ``image`` (the
+    page as read) is searched for ruled tables."""
+    grids = find_grids(image) if image is not None else []
+    level = Deskew(page.skew, page.width, page.height) if abs(page.skew) >= MIN_SKEW else None
+    original = page
+    if level is not None:
+        page = page.model_copy(update={"lines": [level.line(line) for line in page.lines]})
+        regions = level.regions(list(regions))
+        grids = [level.grid(grid) for grid in grids]
+    found = [Region("table", grid.box, GRID_SCORE) for grid in grids]
+    regions = clean_regions(
+        [*regions, *found, *_geometric_tables(page.lines)], page.width, page.height
+    )
     regions = _checked_titles(regions, page.lines)
     owners = _assign(page.lines, regions)
-    _grow_tables(page.lines, regions, owners)
+    ruled = {r: _grid_of(region, grids) for r, region in enumerate(regions)}
+    _grow_tables(page.lines, regions, owners, skip={r for r, g in ruled.items() if g})
     members: dict[int, list[int]] = {}
     for i, owner in enumerate(owners):
         if owner is not None:
             members.setdefault(owner, []).append(i)
-    drafts: list[tuple[BlockType, Box, list[int]]] = [
-        (regions[r].type, _union([regions[r].box, *(page.lines[i].box for i in held)]), held)
+    drafts: list[tuple[BlockType, Box, list[int], Grid | None]] = [
+        (
+            regions[r].type,
+            _union([regions[r].box, *(page.lines[i].box for i in held)]),
+            held,
+            ruled[r],
+        )
         for r, held in members.items()
     ]
     drafts += [
-        ("figure", region.box, [])
+        ("figure", region.box, [], None)
         for r, region in enumerate(regions)
         if region.type == "figure" and r not in members
     ]
     loose = [i for i, owner in enumerate(owners) if owner is None]
     for group in _loose_groups(page.lines, loose):
-        drafts.append(("text", _union([page.lines[i].box for i in group]), group))
+        drafts.append(("text", _union([page.lines[i].box for i in group]), group, None))
 
     built: list[Block] = []
-    for kind, box, held in drafts:
+    for kind, box, held, grid in drafts:
         lines = [page.lines[i] for i in held]
-        rows = table_rows(lines) if kind == "table" else None
+        rows = None
+        if kind == "table":
+            rows = grid_rows(lines, grid) if grid is not None else table_rows(lines)
         if kind == "table" and (not rows or len(rows) < 2 or len(rows[0]) < 2):
             kind, rows = "text", None
         text = markdown_table(rows) if rows else _text(lines)
@@ -299,4 +333,6 @@ def build_blocks(
     body = [body[i] for i in block_order([b.box for b in body])]
     ordered = [b.model_copy(update={"order": n}) for n, b in enumerate([*heads, *body, *feet])]
     text = BLOCK_SEPARATOR.join(block_markup(b) for b in ordered if b.text)
-    return page.model_copy(update={"blocks": ordered, "text": text})
+    if level is not None:
+        ordered = [b.model_copy(update={"box": level.back(b.box)}) for b in ordered]
+    return original.model_copy(update={"blocks": ordered, "text": text})

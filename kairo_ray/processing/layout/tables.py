@@ -202,7 +202,7 @@ def find_tables(lines: Sequence[OcrLine]) -> list[tuple[float, float, float, flo
         k
         for k, line in enumerate(visual)
         if len(line) >= MIN_TABLE_COLUMNS
-        and all(boxes[b][0] - boxes[a][2] >= height for a, b in pairwise(line))
+        and all(boxes[b][0] - boxes[a][2] >= WORD_GAP * height for a, b in pairwise(line))
     ]
     runs: list[list[int]] = []
     for k in strong:

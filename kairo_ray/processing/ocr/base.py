@@ -213,6 +213,7 @@ class _Line:
     confidence: float
     vertical: bool | None = None
     words: list[tuple[str, tuple[float, float, float, float]]] | None = None
+    angle: float | None = None  # degrees, of a wide line's top edge (see line_angle)
 
 
 def weighted_confidence(lines: list[_Line]) -> float:
@@ -243,6 +244,7 @@ def compose_page(
         )
         text_lines.append(" ".join(p.text for p in parts))
     mean = float(np.mean([line.confidence for line in ordered])) if ordered else None
+    angles = [line.angle for line in lines if line.angle is not None]
     return PageResult(
         page_number=page_number,
         text="\n".join(text_lines),
@@ -253,7 +255,19 @@ def compose_page(
         width=width,
         height=height,
         seconds=seconds,
+        skew=float(np.median(angles)) if angles else 0.0,
     )
+
+
+def line_angle(poly: np.ndarray) -> float | None:
+    """The slant in degrees of a text line's quadrilateral (top-left, top-right, bottom-right,
+    bottom-left), for lines at least four times as wide as high, whose angle is reliable."""
+    p = np.asarray(poly, dtype=np.float64)
+    dx, dy = p[1] - p[0]
+    height = float(np.linalg.norm(p[3] - p[0]))
+    if dx <= 0 or np.hypot(dx, dy) < 4 * max(height, 1.0):
+        return None
+    return float(np.degrees(np.arctan2(dy, dx)))
 
 
 class OcrEngine(ABC):

@@ -16,6 +16,7 @@ from kairo_ray.processing.ocr.base import (
     _elongation,
     _Line,
     _packaged_model,
+    line_angle,
 )
 from kairo_ray.processing.ocr.text import LATIN_LANGUAGES, clean_text
 
@@ -108,7 +109,14 @@ class OnnxEngine(OcrEngine):
                 continue
             points = np.asarray(poly, dtype=np.float64)
             lines.append(
-                _Line(text, _bounds(points), float(score), _elongation(points), self._words(words))
+                _Line(
+                    text,
+                    _bounds(points),
+                    float(score),
+                    _elongation(points),
+                    self._words(words),
+                    line_angle(points),
+                )
             )
         return lines
 

@@ -15,6 +15,7 @@ from kairo_ray.processing.ocr.base import (
     PaddleOcrOptions,
     _elongation,
     _Line,
+    line_angle,
 )
 from kairo_ray.processing.ocr.text import LATIN_LANGUAGES, clean_text
 
@@ -73,7 +74,15 @@ class PaddleEngine(OcrEngine):
             if not text or float(score) < self.options.min_line_confidence:
                 continue
             x0, y0, x1, y1 = (float(v) for v in box)
-            lines.append(_Line(text, (x0, y0, x1, y1), float(score), _elongation(poly)))
+            lines.append(
+                _Line(
+                    text,
+                    (x0, y0, x1, y1),
+                    float(score),
+                    _elongation(poly),
+                    angle=line_angle(poly),
+                )
+            )
         return lines
 
     def close(self) -> None:
