@@ -187,8 +187,10 @@ MAX_ROW_GAP = 4.0
 
 
 def find_tables(lines: Sequence[OcrLine]) -> list[tuple[float, float, float, float]]:
-    """Boxes of the tables on a page, found from its line boxes: runs of two or more visual
-    lines of three or more cells each that share their column gutters.
+    """Boxes of the tables on a page, found from its line boxes: runs of visual lines of two or
+    more cells that share column gutters (three or more columns across the run), two of those
+    lines with three cells or more (a header and a row: a sparse column leaves some rows with
+    two).
 
     A layout model trained on other documents misses many invoice tables (it calls a ruled
     table a figure, a borderless one text); the cells' geometry does not."""
@@ -198,21 +200,24 @@ def find_tables(lines: Sequence[OcrLine]) -> list[tuple[float, float, float, flo
     boxes = [u.box for u in units]
     height = median(max(1.0, b[3] - b[1]) for b in boxes)
     visual = group_lines(boxes)
-    strong = [
-        k
-        for k, line in enumerate(visual)
-        if len(line) >= MIN_TABLE_COLUMNS
-        and all(boxes[b][0] - boxes[a][2] >= WORD_GAP * height for a, b in pairwise(line))
-    ]
+
+    def cells(line: list[int]) -> int:
+        """Cells of a visual line: its units, those that nearly touch counted as one."""
+        return 1 + sum(boxes[b][0] - boxes[a][2] >= WORD_GAP * height for a, b in pairwise(line))
+
     runs: list[list[int]] = []
-    for k in strong:
-        top = min(boxes[i][1] for i in visual[k])
+    for k, line in enumerate(visual):
+        if cells(line) < (2 if runs else MIN_TABLE_COLUMNS):
+            continue
+        top = min(boxes[i][1] for i in line)
         if runs:
             bottom = max(boxes[i][3] for i in visual[runs[-1][-1]])
             if top - bottom <= MAX_ROW_GAP * height and _same_columns(boxes, visual, runs[-1], k):
                 runs[-1].append(k)
                 continue
-        runs.append([k])
+        if cells(line) >= MIN_TABLE_COLUMNS:  # a table starts with a full row (its header)
+            runs.append([k])
+    runs = [run for run in runs if sum(cells(visual[k]) >= MIN_TABLE_COLUMNS for k in run) >= 2]
     found = []
     for run in runs:
         if len(run) < 2:
