@@ -58,15 +58,16 @@ GOALS = {"own_words": 0.95, "paraphrase_es": 0.85, "english": 0.75}
 
 
 def ocr_corpus(work: Path, settings: Settings) -> dict[str, list[PageResult]]:
-    """Render the corpus as scans and OCR every page with the service's engine (cached)."""
-    cache = work / "ocr.json"
+    """Render the corpus as scans and read every page as the service does, OCR then layout
+    (LAYOUT_ENGINE), cached per layout engine."""
+    cache = work / f"ocr-{settings.layout_engine}.json"
     if cache.exists():
         data = json.loads(cache.read_text())
         return {doc: [PageResult(**p) for p in pages] for doc, pages in data.items()}
-    from kairo_ray.processing.ocr import OcrOptions, get_engine
+    from kairo_ray.processing.layout import page_reader
     from kairo_ray.processing.pipeline import process_document
 
-    engine = get_engine(settings.ocr_engine, OcrOptions.from_settings(settings))
+    engine = page_reader(settings)
     pages: dict[str, list[PageResult]] = {}
     started = time.perf_counter()
     for doc_id, path in write_corpus(work / "scans"):
@@ -221,16 +222,20 @@ async def run(
                     print(f"{stored} chunks: {stats}")
     finally:
         await pool.close()
-    return report(quality_rows, latency_rows, len(pages))
+    return report(quality_rows, latency_rows, len(pages), settings.layout_engine)
 
 
 def report(
-    quality_rows: dict[str, list[dict]], latency_rows: list[tuple[str, int, dict]], docs: int
+    quality_rows: dict[str, list[dict]],
+    latency_rows: list[tuple[str, int, dict]],
+    docs: int,
+    layout: str,
 ) -> str:
     lines = [
         header("Search quality and latency"),
         f"- {docs} documents of benchmarks/search_eval rendered as scans, read by the onnx OCR "
-        "engine; 24 queries of each kind, one right document each; k = 10 documents",
+        f"engine and the {layout!r} layout engine (chunks follow the blocks); 24 queries of each "
+        "kind, one right document each; k = 10 documents",
         "- goal (recall@1): own words ≥ 0.95, Spanish paraphrase ≥ 0.85, English ≥ 0.75; "
         "p95 ≤ 150 ms at 100 000 chunks",
         "",
@@ -271,6 +276,7 @@ def main() -> None:
     parser.add_argument("--text-weights", type=float, nargs="+", default=[TEXT_WEIGHT, 0.1])
     parser.add_argument("--backends", nargs="+", default=[b[0] for b in BACKENDS])
     parser.add_argument("--work", type=Path, help="keep the scans and OCR here (reused)")
+    parser.add_argument("--layout", help="layout engine of the reading (default LAYOUT_ENGINE)")
     parser.add_argument("--report", default=str(REPO / "benchmarks" / "reports" / "search.md"))
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # as the embedding replica runs
@@ -286,6 +292,8 @@ def main() -> None:
         url = server.get_uri()
         migrate_url(url)
         settings = load_settings(_env_file=None, data_dir=work / "data", database_url=url)
+        if args.layout:
+            settings = settings.model_copy(update={"layout_engine": args.layout})
         pages = ocr_corpus(work, settings)  # before the event loop: the CLI's pipeline runs one
         publish(asyncio.run(run(args, settings, url, pages)), args.report)
     finally:

@@ -71,7 +71,7 @@ class Block(BaseModel):
     box: tuple[float, float, float, float]
     text: str
     order: int = Field(ge=0)
-    rows: list[list[str]] | None = None
+    rows: list[list[str]] | None = Field(default=None, exclude_if=lambda rows: rows is None)
 
 
 class PageResult(BaseModel):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kairo_ray.errors import ConfigError
-from kairo_ray.models import OcrLine, PageResult
+from kairo_ray.models import OcrLine, OcrWord, PageResult
 from kairo_ray.processing.chunk import chunk_pages
 from kairo_ray.processing.layout import (
     LayoutOptions,
@@ -18,6 +18,8 @@ from kairo_ray.processing.layout import (
     markdown_table,
     table_rows,
 )
+from kairo_ray.processing.layout.ruling import find_grids, grid_rows
+from kairo_ray.processing.layout.tables import find_tables
 from kairo_ray.processing.reading_order import block_order
 from kairo_ray.processing.render import has_ink
 
@@ -218,3 +220,72 @@ def test_page_reader_hands_layout_the_page_as_ocr_turned_it() -> None:
 
     PageReader(Sideways(), Spy()).recognize(np.zeros((30, 20, 3), np.uint8), 1)  # type: ignore[arg-type]
     assert seen == [(20, 30, 3)]
+
+
+def test_find_tables_from_geometry_alone() -> None:
+    sender = [line("Tejados Ruiz, S.L.", 150, 300), line("Cliente: Comunidad", 1000, 300)]
+    table = invoice_table(600)
+    found = find_tables([*sender, *table])
+    assert len(found) == 1
+    _, y0, _, y1 = found[0]
+    assert y0 >= 600 - 1 and y1 <= table[-1].box[3] + 1  # not the two side-by-side blocks
+
+
+def test_a_ruled_grid_is_read_from_its_rules() -> None:
+    image = np.full((800, 1200, 3), 245, dtype=np.uint8)
+    xs, ys = [100, 500, 800, 1100], [100, 180, 260, 340]
+    for x in xs:
+        image[ys[0] : ys[-1] + 2, x : x + 2] = 30
+    for y in ys:
+        image[y : y + 2, xs[0] : xs[-1] + 2] = 30
+    grids = find_grids(image)
+    assert len(grids) == 1
+    # "21 % 388,50 €" came as one OCR line across the rule at x=800: its words are split.
+    words = [
+        OcrWord(text="18,50", box=(700, 200, 780, 240)),
+        OcrWord(text="€", box=(820, 200, 840, 240)),
+    ]
+    lines = [
+        line("Concepto", 120, 120),
+        line("Cantidad", 520, 120),
+        line("Importe", 820, 120),
+        line("Tejas", 120, 200),
+        OcrLine(text="18,50 €", box=(700, 200, 840, 240), confidence=0.9, words=words),
+        line("Canalón", 120, 280),
+        line("4", 520, 280),
+        line("31,20 €", 820, 280),
+    ]
+    assert grid_rows(lines, grids[0]) == [
+        ["Concepto", "Cantidad", "Importe"],
+        ["Tejas", "18,50", "€"],
+        ["Canalón", "4", "31,20 €"],
+    ]
+
+
+def test_blocks_of_a_skewed_page_are_read_level() -> None:
+    """Two wrapped description lines 1.5° askew: their axis-aligned boxes overlap, level ones
+    do not, so the table keeps the wrapped line in its cell, not in the header row."""
+    import math
+
+    slope = math.tan(math.radians(1.5))
+
+    def slanted(text: str, x0: float, y0: float, width: float) -> OcrLine:
+        return OcrLine(text=text, box=(x0, y0, x0 + width, y0 + H + width * slope), confidence=0.9)
+
+    lines = [
+        slanted("Descripción", 150, 600, 300),
+        slanted("Cant.", 1000, 600 + 850 * slope, 80),
+        slanted("Importe", 1300, 600 + 1150 * slope, 120),
+        slanted("Demolición de alicatado existente en cocina y", 150, 650, 820),
+        slanted("baño, con retirada de escombros", 150, 695, 600),
+        slanted("23,5", 1000, 650 + 850 * slope, 70),
+        slanted("434,75 €", 1300, 650 + 1150 * slope, 130),
+        slanted("Pintura plástica lisa", 150, 760, 380),
+        slanted("27,5", 1000, 760 + 850 * slope, 70),
+        slanted("269,50 €", 1300, 760 + 1150 * slope, 130),
+    ]
+    page = PageResult(page_number=1, text="", lines=lines, width=1654, height=2339, skew=1.5)
+    tables = [b for b in build_blocks(page, []).blocks if b.type == "table"]
+    assert len(tables) == 1 and tables[0].rows is not None
+    assert tables[0].rows[0] == ["Descripción", "Cant.", "Importe"]
+    assert tables[0].rows[1][0].startswith("Demolición") and "baño" in tables[0].rows[1][0]

@@ -68,21 +68,21 @@ class CdlaLayout(LayoutEngine):
             from rapid_layout import RapidLayout
         except ImportError as exc:
             raise ModelError(f"{_RAPID_LAYOUT_MISSING} ({exc})") from exc
-        for name in list(logging.root.manager.loggerDict):
-            if name.startswith("rapid_layout") or name == "RapidLayout":
-                logging.getLogger(name).setLevel(logging.WARNING)
-        self._model = RapidLayout(
-            model_type="pp_layout_cdla",
-            model_dir_or_path=str(path),
-            conf_thresh=self.options.min_confidence,
-            engine_cfg={
-                "intra_op_num_threads": self.options.cpu_threads,
-                "inter_op_num_threads": 1,
-            },
-        )
-        for name in list(logging.root.manager.loggerDict):
-            if name.startswith("rapid_layout"):
-                logging.getLogger(name).setLevel(logging.WARNING)
+        # rapid-layout's loggers log at INFO to their own handlers while it builds the model.
+        previous = logging.root.manager.disable
+        logging.disable(logging.INFO)
+        try:
+            self._model = RapidLayout(
+                model_type="pp_layout_cdla",
+                model_dir_or_path=str(path),
+                conf_thresh=self.options.min_confidence,
+                engine_cfg={
+                    "intra_op_num_threads": self.options.cpu_threads,
+                    "inter_op_num_threads": 1,
+                },
+            )
+        finally:
+            logging.disable(previous)
 
     def detect(self, image: np.ndarray) -> list[Region]:
         # The model was trained on OpenCV's BGR images, as rapid-layout feeds it from a file.
