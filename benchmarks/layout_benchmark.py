@@ -153,6 +153,7 @@ def _worker(args: argparse.Namespace) -> dict[str, Any]:
                         f"  {args.layout} {item['file']} p{number} "
                         f"cer {scans[-1]['cer_layout']:.4f}"
                     )
+    blank_seconds = _blank_pages(ocr, layout, settings) if args.layout != "none" else None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "layout": args.layout,
@@ -160,7 +161,29 @@ def _worker(args: argparse.Namespace) -> dict[str, Any]:
         "heldout": heldout,
         "scans": scans,
         "peak_rss_mb": peak,
+        "blank_seconds": blank_seconds,
     }
+
+
+BLANK_PAGES = 300
+
+
+def _blank_pages(ocr: Any, layout: Any, settings: Any) -> float:
+    """Seconds for the whole pipeline's reading of a PDF of 300 empty pages."""
+    import pypdfium2 as pdfium
+
+    from kairo_ray.processing.layout import PageReader
+    from kairo_ray.processing.pipeline import process_document
+
+    pdf = pdfium.PdfDocument.new()
+    for _ in range(BLANK_PAGES):
+        pdf.new_page(595, 842)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "blank.pdf"
+        pdf.save(str(path))
+        started = time.perf_counter()
+        process_document(path, settings, PageReader(ocr, layout))
+        return time.perf_counter() - started
 
 
 def heldout_tables() -> list[tuple[str, list[list[list[str]]]]]:
@@ -329,6 +352,13 @@ def report(runs: dict[str, dict[str, Any]], layout_set: Path, quick: bool) -> st
             f"| {s['layout_s_table'] / s['ocr_s_table']:.1%} | {plain} "
             f"| {runs[name]['peak_rss_mb']:.0f} MB |"
         )
+    blank = runs["cdla"].get("blank_seconds")
+    if blank is not None:
+        lines += [
+            "",
+            f"A PDF of {BLANK_PAGES} empty pages, through the whole reading (render, ink check, "
+            f"no OCR): {blank:.1f} s, {1000 * blank / BLANK_PAGES:.0f} ms a page.",
+        ]
     lines += [
         "",
         "OCR time varies between the two workers because they are separate runs on a VM that "

@@ -67,11 +67,25 @@ async def test_documents_are_processed_and_stored(processed: dict, kairo_cluster
         assert doc["language"] == "es"
         assert "Luchana" in doc["ocr_text"] or "LUCHANA" in doc["ocr_text"]
         pages = await conn.fetch(
-            "SELECT page_number, source, lines FROM document_pages WHERE document_id = $1 "
-            "ORDER BY page_number",
+            "SELECT page_number, source, lines, blocks FROM document_pages "
+            "WHERE document_id = $1 ORDER BY page_number",
             ids["galdos"],
         )
         assert [p["page_number"] for p in pages] == [1, 2, 3, 4, 5]
+        for page in pages:  # the OCR replicas ran the layout stage: blocks stored, in order
+            blocks = json.loads(page["blocks"])
+            assert blocks and [b["order"] for b in blocks] == list(range(len(blocks)))
+            assert {b["type"] for b in blocks} <= {
+                "title",
+                "text",
+                "header",
+                "footer",
+                "figure",
+                "caption",
+                "table",
+                "equation",
+                "list",
+            }
         chunks = await conn.fetch(
             "SELECT chunk_index, page_start, page_end, vector_dims(embedding) AS dims "
             "FROM document_embeddings "
@@ -319,6 +333,9 @@ def test_adhoc_ocr_upload(kairo_cluster, eval_dir: Path) -> None:
         assert "quick brown dog" in body["text"]
         line = body["pages"][0]["lines"][0]
         assert len(line["box"]) == 4 and 0 <= line["confidence"] <= 1
+        blocks = body["pages"][0]["blocks"]
+        assert blocks and all({"type", "box", "text", "order"} <= set(b) for b in blocks)
+        assert "words" not in line  # word boxes help the layout stage; they are not returned
 
 
 def test_adhoc_ocr_rejects_bad_uploads(kairo_cluster) -> None:

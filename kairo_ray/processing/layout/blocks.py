@@ -1,14 +1,19 @@
 """From an OCR'd page and the regions a layout engine found to typed blocks in reading order.
 
-Engine-independent and pure (no model):
+Engine-independent and pure geometry (no model beyond the engine's regions):
 
+* the geometry is done in the text's level frame (:mod:`.skew`), block boxes turned back after;
+* tables come from three sources, most certain first: ruled grids on the page (:mod:`.ruling`),
+  runs of lines whose cells share column gutters (:func:`~.tables.find_tables`), and the
+  engine's table regions; the engine's titles are checked against the body's line height;
 * regions are cleaned up: a running head or foot away from the page's top or bottom band is body
   text, and a region mostly inside one of higher priority (table, then title, figure, caption,
   head/foot, text) is dropped;
-* every OCR line goes to the region that holds most of it, preferring the higher priority; lines
-  no region holds are grouped into text blocks by vertical gaps;
-* a table's lines become rows and columns (:func:`~.tables.table_rows`); a "table" of fewer
-  than two rows or columns is text;
+* every OCR line goes to the region that holds most of it, preferring the higher priority; a
+  table then takes the lines its region cut off (header, totals); lines no region holds are
+  grouped into text blocks by gaps;
+* a table's lines become rows and columns (:func:`~.ruling.grid_rows` for a ruled one,
+  :func:`~.tables.table_rows` otherwise); a "table" of fewer than two rows or columns is text;
 * blocks are read heads first, then the body by :func:`~kairo_ray.processing.reading_order.
   block_order`, then feet; within a block, lines by
   :func:`~kairo_ray.processing.reading_order.reading_order`;
