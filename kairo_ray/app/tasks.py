@@ -152,8 +152,9 @@ def process_page(data: bytes, page_number: int, app_name: str) -> dict[str, Any]
     """
     started = time.time()
     ocr = RemoteOcr(_ocr_handle(app_name))
-    with open_document(data, load_settings()) as document:
-        page = read_page(document, page_number, ocr)
+    settings = load_settings()
+    with open_document(data, settings) as document:
+        page = read_page(document, page_number, ocr, settings.layout_engine != "none")
     ended = time.time()
     page.seconds = ended - started
     return {

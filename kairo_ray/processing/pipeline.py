@@ -48,14 +48,19 @@ class DocumentEmbedder(Protocol):
     async def embed(self, texts: list[str]) -> list[list[float]]: ...
 
 
-def read_page(document: Document, page_number: int, ocr: PageOcr) -> PageResult:
-    """One page: its PDF text layer when that passes the quality rule, nothing for a page
-    without ink, otherwise OCR (and layout) of the rendered page. ``seconds`` is the whole
+def read_page(
+    document: Document, page_number: int, ocr: PageOcr, layout: bool = True
+) -> PageResult:
+    """One page: its PDF text layer when that passes the quality rule (with ``layout``, its
+    blocks from the text's own geometry: no render, no model), nothing for a page without ink,
+    otherwise OCR (and layout, in the engine) of the rendered page. ``seconds`` is the whole
     step's time."""
     started = time.perf_counter()
     text = document.text_layer(page_number)
     if text is not None:
         result = PageResult(page_number=page_number, text=text, source="text_layer")
+        if layout:
+            result = _text_layer_blocks(document, result)
     else:
         image = document.render_page(page_number)
         if has_ink(image):
@@ -64,6 +69,34 @@ def read_page(document: Document, page_number: int, ocr: PageOcr) -> PageResult:
             height, width = image.shape[:2]
             result = PageResult(page_number=page_number, text="", width=width, height=height)
     return result.model_copy(update={"seconds": time.perf_counter() - started})
+
+
+TEXT_KEPT = 0.98
+"""The blocks' text replaces a text layer's only when it keeps this share of its characters."""
+
+
+def _text_layer_blocks(document: Document, page: PageResult) -> PageResult:
+    """A born-digital page's blocks from PDFium's text runs and their boxes: tables found from
+    the cells' geometry, titles from their size (:func:`~kairo_ray.processing.layout.blocks.
+    build_blocks` without a model or an image). PDFium's own text stays when the runs lose
+    characters."""
+    from kairo_ray.processing.layout.blocks import build_blocks
+
+    lines = document.text_lines(page.page_number)
+    if not lines:
+        return page
+    width = int(max(line.box[2] for line in lines)) + 1
+    height = int(max(line.box[3] for line in lines)) + 1
+    laid = build_blocks(
+        page.model_copy(update={"lines": lines, "width": width, "height": height}), []
+    )
+    if _chars(laid.text) < TEXT_KEPT * _chars(page.text):
+        return page
+    return laid
+
+
+def _chars(text: str) -> int:
+    return sum(not ch.isspace() and ch not in "|#-" for ch in text)
 
 
 @dataclass
@@ -159,7 +192,8 @@ def process_document(
     with open_document(source, settings) as document:
         timings["open"] = time.perf_counter() - started
         started = time.perf_counter()
-        pages = [read_page(document, n, engine) for n in range(1, document.page_count + 1)]
+        layout = settings.layout_engine != "none"
+        pages = [read_page(document, n, engine, layout) for n in range(1, document.page_count + 1)]
         timings["pages"] = time.perf_counter() - started
         kind = document.kind
     local = LocalEmbedder(embedder, settings) if embedder is not None else None

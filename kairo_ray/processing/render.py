@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from kairo_ray.errors import PermanentError
+from kairo_ray.models import OcrLine
 from kairo_ray.processing.fetch import FileKind, require_kind
 from kairo_ray.settings import Settings
 
@@ -106,6 +107,12 @@ class Document(ABC):
         """The page's embedded text if it passes :func:`text_layer_quality`, else None."""
         self._check_page(page_number)
         return None
+
+    def text_lines(self, page_number: int) -> list[OcrLine]:
+        """The page's embedded text as line segments with boxes in render pixels (what OCR
+        would give), for the layout stage; empty for pages without a text layer."""
+        self._check_page(page_number)
+        return []
 
     def close(self) -> None:  # noqa: B027 - subclasses with native handles override it
         """Release native handles (PDFium document, Pillow file)."""
@@ -203,6 +210,36 @@ class PdfDocument(Document):
         text = "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").split("\n"))
         text = text.replace("\x00", "").strip()
         return text if text_layer_quality(text, minimum) else None
+
+    def text_lines(self, page_number: int) -> list[OcrLine]:
+        """PDFium's text rectangles (runs of characters on one line, split where the text
+        jumps, as between table cells), in render pixels."""
+        index = self._check_page(page_number)
+        lines: list[OcrLine] = []
+        with _PDFIUM_LOCK:
+            page = self._pdf[index]
+            try:
+                scale = self._scale(page)
+                _, height = page.get_size()
+                textpage = page.get_textpage()
+                try:
+                    for k in range(textpage.count_rects()):
+                        left, bottom, right, top = textpage.get_rect(k)
+                        text = " ".join(textpage.get_text_bounded(left, bottom, right, top).split())
+                        if not text:
+                            continue
+                        box = (
+                            left * scale,
+                            (height - top) * scale,
+                            right * scale,
+                            (height - bottom) * scale,
+                        )
+                        lines.append(OcrLine(text=text, box=box, confidence=1.0))
+                finally:
+                    textpage.close()
+            finally:
+                page.close()
+        return lines
 
     def close(self) -> None:
         with _PDFIUM_LOCK:

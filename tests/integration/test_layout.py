@@ -77,3 +77,61 @@ def test_blank_pages_cost_milliseconds(reader: PageReader, tmp_path: Path) -> No
     seconds = time.perf_counter() - started
     assert [p.text for p in result.pages] == [""] * 300
     assert seconds < 60, f"300 blank pages took {seconds:.1f} s"
+
+
+def _born_digital_invoice(path: Path) -> list[list[str]]:
+    """A born-digital invoice as a word processor writes it (fpdf2, DejaVu, a ruled table with
+    vertically centred cells); returns the table as printed."""
+    from fpdf import FPDF
+
+    rows = [
+        ["Concepto", "Cantidad", "Precio", "Importe"],
+        [
+            "Reparación de tejas rotas en cubierta (sustitución de teja árabe)",
+            "38 m²",
+            "24,50 €",
+            "931,00 €",
+        ],
+        ["Sustitución de canalón de zinc", "14 ml", "31,20 €", "436,80 €"],
+        ["Retirada de escombros y limpieza final", "1", "85,00 €", "85,00 €"],
+    ]
+    pdf = FPDF(format="A4")
+    pdf.add_page()
+    fonts = Path("/usr/share/fonts/truetype/dejavu")
+    pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
+    pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
+    pdf.set_font("DejaVu", "B", 20)
+    pdf.cell(0, 12, "FACTURA", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("DejaVu", "", 10)
+    pdf.multi_cell(
+        0,
+        5,
+        "Tejados Hermanos Ruiz, S.L. · CIF B47382916\\n"
+        "Cliente: Comunidad de Propietarios Calle Mayor 12",
+    )
+    pdf.ln(4)
+    with pdf.table(
+        col_widths=(60, 15, 15, 15), text_align=("LEFT", "RIGHT", "RIGHT", "RIGHT")
+    ) as t:
+        for cells in rows:
+            row = t.row()
+            for cell in cells:
+                row.cell(cell)
+    pdf.output(str(path))
+    return rows
+
+
+def test_a_born_digital_invoice_gets_blocks_from_its_text_layer(tmp_path: Path) -> None:
+    from kairo_ray.processing.pipeline import read_page
+    from kairo_ray.processing.render import open_document
+
+    printed = _born_digital_invoice(tmp_path / "factura.pdf")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    with open_document(tmp_path / "factura.pdf", settings) as document:
+        page = read_page(document, 1, None, layout=True)  # type: ignore[arg-type]
+        plain = read_page(document, 1, None, layout=False)  # type: ignore[arg-type]
+    assert page.source == "text_layer"  # no OCR: the page's own text and its geometry
+    assert [b.text for b in page.blocks if b.type == "title"] == ["FACTURA"]
+    tables = [b.rows for b in page.blocks if b.type == "table"]
+    assert tables == [printed]
+    assert plain.blocks == [] and "Sustitución de canalón" in plain.text

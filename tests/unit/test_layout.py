@@ -289,3 +289,25 @@ def test_blocks_of_a_skewed_page_are_read_level() -> None:
     assert len(tables) == 1 and tables[0].rows is not None
     assert tables[0].rows[0] == ["Descripción", "Cant.", "Importe"]
     assert tables[0].rows[1][0].startswith("Demolición") and "baño" in tables[0].rows[1][0]
+
+
+def test_amounts_centred_in_their_rows_keep_the_text_above_and_below() -> None:
+    """A word processor's vertically centred cells: the first half of a wrapped description is
+    above its amounts, the second half below."""
+    lines = [
+        line("Concepto", 150, 600),
+        line("Cantidad", 800, 600),
+        line("Importe", 1300, 600),
+        line("Reparación de tejas", 150, 660),
+        line("38 m²", 850, 690),
+        line("931,00 €", 1350, 690),
+        line("rotas en cubierta", 150, 720),
+        line("Canalón de zinc", 150, 790),
+        line("14 ml", 850, 790),
+        line("436,80 €", 1350, 790),
+    ]
+    assert table_rows(lines) == [
+        ["Concepto", "Cantidad", "Importe"],
+        ["Reparación de tejas rotas en cubierta", "38 m²", "931,00 €"],
+        ["Canalón de zinc", "14 ml", "436,80 €"],
+    ]

@@ -138,6 +138,10 @@ def table_rows(lines: Sequence[OcrLine]) -> list[list[str]]:
 
     numeric = _numeric_columns(lines, [column(i) for i in range(len(lines))], columns)
     height = median(max(1.0, b[3] - b[1]) for b in boxes)
+    centred = _centred_rows(visual, boxes, [{column(i) for i in line} for line in visual], numeric)
+    if centred is not None:
+        rows = [[[i for i in part if column(i) == c] for c in range(columns)] for part in centred]
+        return [[_cell_text(lines, boxes, cell) for cell in row] for row in rows if any(row)]
     rows: list[list[list[int]]] = []
     filled: set[int] = set()
     bottom: dict[int, float] = {}
@@ -158,6 +162,38 @@ def table_rows(lines: Sequence[OcrLine]) -> list[list[str]]:
             rows[-1][column(i)].append(i)
             bottom[column(i)] = boxes[i][3]
     return [[_cell_text(lines, boxes, cell) for cell in row] for row in rows if any(row)]
+
+
+def _centred_rows(
+    visual: list[list[int]],
+    boxes: Sequence[tuple[float, float, float, float]],
+    occupied: list[set[int]],
+    numeric: set[int],
+) -> list[list[int]] | None:
+    """Rows of a table whose amounts sit at the middle of their rows (a word processor's
+    vertically centred cells): the wrapped text of a row is then above its amounts as well as
+    below. Told by a text-only line between the header and the first line with an amount; each
+    text-only line then goes to the row of the nearer amount line. None for other tables."""
+    anchors = [k for k in range(1, len(visual)) if occupied[k] & numeric]
+    if not anchors or anchors[0] == 1:
+        return None
+    if any(occupied[k] & numeric for k in range(1, anchors[0])):
+        return None
+
+    def centre(k: int) -> float:
+        return (min(boxes[i][1] for i in visual[k]) + max(boxes[i][3] for i in visual[k])) / 2
+
+    rows: dict[int, list[int]] = {0: list(visual[0])}
+    for k in range(1, len(visual)):
+        if k in anchors:
+            owner = k
+        else:
+            before = max((a for a in anchors if a < k), default=None)
+            after = min((a for a in anchors if a > k), default=None)
+            candidates = [a for a in (before, after) if a is not None]
+            owner = min(candidates, key=lambda a: abs(centre(a) - centre(k)))
+        rows.setdefault(owner, []).extend(visual[k])
+    return [rows[k] for k in sorted(rows)]
 
 
 def _cell_text(
