@@ -245,6 +245,28 @@ def _same_line(a: Box, b: Box) -> bool:
     return overlap >= 0.5 * min(a[3] - a[1], b[3] - b[1])
 
 
+def _interrupted(lines: Sequence[OcrLine], held: list[int], others: list[int]) -> list[list[int]]:
+    """A region's lines, split where another block's line lies between two of them (a model's
+    text region drawn round a title or a quote it also found): each part reads in its place."""
+    ordered = sorted(held, key=lambda i: (lines[i].box[1] + lines[i].box[3]) / 2)
+    left = min(lines[i].box[0] for i in held)
+    right = max(lines[i].box[2] for i in held)
+    between = [
+        (lines[j].box[1] + lines[j].box[3]) / 2
+        for j in others
+        if lines[j].box[0] < right and lines[j].box[2] > left
+    ]
+    parts = [[ordered[0]]]
+    for i in ordered[1:]:
+        above = (lines[parts[-1][-1]].box[1] + lines[parts[-1][-1]].box[3]) / 2
+        below = (lines[i].box[1] + lines[i].box[3]) / 2
+        if any(above < y < below for y in between):
+            parts.append([i])
+        else:
+            parts[-1].append(i)
+    return parts
+
+
 def _loose_groups(lines: Sequence[OcrLine], indices: list[int]) -> list[list[int]]:
     """Lines outside every region, split into text blocks at vertical gaps."""
     if not indices:
@@ -303,15 +325,15 @@ def build_blocks(
     for i, owner in enumerate(owners):
         if owner is not None:
             members.setdefault(owner, []).append(i)
-    drafts: list[tuple[BlockType, Box, list[int], Grid | None]] = [
-        (
-            regions[r].type,
-            _union([regions[r].box, *(page.lines[i].box for i in held)]),
-            held,
-            ruled[r],
-        )
-        for r, held in members.items()
-    ]
+    drafts: list[tuple[BlockType, Box, list[int], Grid | None]] = []
+    for r, held in members.items():
+        if regions[r].type == "table":
+            box = _union([regions[r].box, *(page.lines[i].box for i in held)])
+            drafts.append(("table", box, held, ruled[r]))
+            continue
+        others = [i for i, owner in enumerate(owners) if owner is not None and owner != r]
+        for part in _interrupted(page.lines, held, others):
+            drafts.append((regions[r].type, _union([page.lines[i].box for i in part]), part, None))
     drafts += [
         ("figure", region.box, [], None)
         for r, region in enumerate(regions)
