@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.documents",
     "tests.fixtures.ray_cluster",
+    "tests.fixtures.chaos",
 ]
