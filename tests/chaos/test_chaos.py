@@ -27,34 +27,20 @@ from tests.fixtures.chaos import (
     ChaosCluster,
     ChaosDoc,
     Ended,
-    FaultRow,
     TrickleHost,
+    assert_every_job_ended_once,
     insert,
     one_done_and_pages_running,
     pages_running,
     ray_processes,
+    retried,
     run_fault,
+    short_reason,
     sigkill_one,
     terminate_backends,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos, pytest.mark.timeout(600)]
-
-
-def assert_every_job_ended_once(
-    row: FaultRow, ended: Ended, problems: dict[str, list], failing: dict[uuid.UUID, str]
-) -> None:
-    """Nothing lost, duplicated or mixed; the ``failing`` jobs failed naming their fault (the
-    text given), every other one completed."""
-    assert row.lost == 0, f"{row.fault}: jobs that never ended: {ended.jobs}"
-    assert not problems["duplicated"], f"{row.fault}: stored twice: {problems['duplicated']}"
-    assert not problems["mixed"], f"{row.fault}: mixed up: {problems['mixed']}"
-    for document_id, job in ended.jobs.items():
-        if document_id in failing:
-            assert job["status"] == "failed", (row.fault, job)
-            assert failing[document_id] in job["error_message"], (row.fault, job)
-        else:
-            assert job["status"] == "completed", (row.fault, job)
 
 
 async def test_no_fault(chaos_cluster: ChaosCluster) -> None:
@@ -66,7 +52,7 @@ async def test_no_fault(chaos_cluster: ChaosCluster) -> None:
     row, ended, problems, _ = await run_fault(
         chaos_cluster, "none (baseline)", pages_running, inject
     )
-    row.notes = _retried(ended)
+    row.notes = retried(ended)
     assert_every_job_ended_once(row, ended, problems, {})
 
 
@@ -80,7 +66,7 @@ async def test_sigkill_of_an_ocr_replica(chaos_cluster: ChaosCluster) -> None:
     row, ended, problems, _ = await run_fault(
         chaos_cluster, "SIGKILL of the OCR replica", pages_running, inject
     )
-    row.notes = _retried(ended)
+    row.notes = retried(ended)
     assert_every_job_ended_once(row, ended, problems, {})
     assert killed[0] not in {p.pid for p in ray_processes(OCR_REPLICA)}
 
@@ -96,7 +82,7 @@ async def test_sigkill_of_the_driver(chaos_cluster: ChaosCluster) -> None:
     row, ended, problems, _ = await run_fault(
         chaos_cluster, "SIGKILL of the driver", pages_running, inject
     )
-    row.notes = _retried(ended)
+    row.notes = retried(ended)
     assert_every_job_ended_once(row, ended, problems, {})
     status = chaos_cluster.driver_status()
     assert status["uptime_seconds"] < time.time() - killed_at[0] + 1, "not restarted"
@@ -112,7 +98,7 @@ async def test_postgresql_restart(chaos_cluster: ChaosCluster) -> None:
     row, ended, problems, _ = await run_fault(
         chaos_cluster, "PostgreSQL restart (3 s down)", one_done_and_pages_running, inject
     )
-    row.notes = _retried(ended)
+    row.notes = retried(ended)
     assert_every_job_ended_once(row, ended, problems, {})
 
 
@@ -125,7 +111,7 @@ async def test_pgbouncer_restart(chaos_cluster: ChaosCluster) -> None:
     row, ended, problems, _ = await run_fault(
         chaos_cluster, "pgbouncer restart (2 s down)", one_done_and_pages_running, inject
     )
-    row.notes = _retried(ended)
+    row.notes = retried(ended)
     assert_every_job_ended_once(row, ended, problems, {})
 
 
@@ -142,7 +128,7 @@ async def test_driver_connections_terminated(chaos_cluster: ChaosCluster) -> Non
     row, ended, problems, _ = await run_fault(
         chaos_cluster, "driver's connections terminated", one_done_and_pages_running, inject
     )
-    row.notes = f"{terminated[0]} server connections ended; " + _retried(ended)
+    row.notes = f"{terminated[0]} server connections ended; " + retried(ended)
     assert terminated[0] > 0, "no server connection was found to terminate"
     assert_every_job_ended_once(row, ended, problems, {})
 
@@ -209,7 +195,7 @@ async def test_stalled_ocr_call(chaos_cluster: ChaosCluster) -> None:
     row, ended, problems, _ = await run_fault(
         chaos_cluster, f"stalled OCR call ({stalled} s)", pages_running, inject
     )
-    row.notes = _retried(ended)
+    row.notes = retried(ended)
     timeout = f"PAGE_TIMEOUT_SECONDS={PAGE_TIMEOUT_SECONDS}"
     failing = {
         doc: timeout for doc, job in ended.jobs.items() if job["status"] == "failed"
@@ -218,21 +204,8 @@ async def test_stalled_ocr_call(chaos_cluster: ChaosCluster) -> None:
     assert any(timeout in reason for reason in ended.reasons), ended.reasons
 
 
-def _retried(ended: Ended) -> str:
-    """How many jobs took more than one attempt, and the errors their retries gave."""
-    retried = sum(job["attempts"] > 1 for job in ended.jobs.values())
-    reasons = sorted({_short(reason) for reason in ended.reasons})
-    return f"{retried} retried" + (f" ({'; '.join(reasons)})" if reasons else "")
-
-
-def _short(reason: str) -> str:
-    """A reason's first line without the error's class, for a table cell."""
-    first = reason.splitlines()[0].removeprefix("TransientError: ").replace("|", "/")
-    return first if len(first) <= 130 else first[:127] + "..."
-
-
 def _reason(ended: Ended, bad: uuid.UUID) -> str:
-    return f"failed: {_short(ended.jobs[bad]['error_message'])}"
+    return f"failed: {short_reason(ended.jobs[bad]['error_message'])}"
 
 
 def _others_carried_on(ended: Ended, bad: uuid.UUID) -> None:
