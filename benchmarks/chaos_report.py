@@ -52,6 +52,9 @@ Reading it:
 
 - PostgreSQL restart: pgbouncer waits `server_login_retry` (15 s by default) before it tries
   again a server that refused it, so the service sees the database back that much later.
+- Driver's connections terminated: `pg_terminate_backend` on every server connection of the
+  database, three times a second apart. Behind pgbouncer the driver's are among them and
+  cannot be told apart (asyncpg's RESET ALL at each release clears their application_name).
 - SIGKILL of the driver: jobs the dead driver held spend an attempt (by design: the crash may
   have been the document's doing); the restarted driver takes them back at once.
 - Stalled OCR call and dead node: a page given up at PAGE_TIMEOUT_SECONDS spends its job's
