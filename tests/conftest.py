@@ -4,4 +4,6 @@ pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.documents",
     "tests.fixtures.ray_cluster",
+    "tests.fixtures.netns",
+    "tests.fixtures.chaos",
 ]

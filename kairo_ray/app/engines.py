@@ -4,11 +4,21 @@ the Ray side supplies these and the fan-out, the pipeline the steps."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import numpy as np
+from ray.exceptions import RayActorError
 from ray.serve.handle import DeploymentHandle
 
 from kairo_ray.models import Chunk, PageResult
+
+log = logging.getLogger("kairo_ray.engines")
+
+OCR_REPLICA_RETRIES = 1
+"""A page whose OCR replica died under it (killed, out of memory) is sent again this many
+times, to the replica Serve starts in its place: the page is not at fault, and failing it spent
+an attempt of every document with a page in that replica and read all their pages again. A page
+that kills each replica it reaches still fails after this many."""
 
 EMBED_SLICE = 64
 """Texts of one document in flight to the embedding replica at once (its batches are 32)."""
@@ -24,7 +34,18 @@ class RemoteOcr:
         self.engine_seconds = 0.0
 
     def recognize(self, image: np.ndarray, page_number: int) -> PageResult:
-        page: PageResult = self._handle.recognize.remote(image, page_number).result()
+        for retries_left in range(OCR_REPLICA_RETRIES, -1, -1):
+            try:
+                page: PageResult = self._handle.recognize.remote(image, page_number).result()
+                break
+            except RayActorError as exc:
+                if not retries_left:
+                    raise
+                log.warning(
+                    "OCR replica died reading page %d (%s); sending it again",
+                    page_number,
+                    type(exc).__name__,
+                )
         self.engine_seconds = page.seconds
         return page
 

@@ -212,7 +212,12 @@ class JobRunner:
         pages = await self.pages(job, data, page_count)
         progress["stage"] = "embedding"
         embedder = self._embedder()
-        known = await self._db.store.existing_embeddings(job.document_id, await embedder.space())
+        space = await embedder.space()
+        # A read, safe to repeat: a database blip here would otherwise throw the OCR away.
+        known = await persist(
+            lambda: self._db.store.existing_embeddings(job.document_id, space),
+            "reading the stored embeddings",
+        )
         finished = await finish_document(pages, embedder, known)
         return DocumentResult(
             document_id=job.document_id,
@@ -275,8 +280,8 @@ CONNECTION_ERRORS = (
 
 
 async def persist(write: Callable[[], Awaitable[T]], what: str) -> T:
-    """Run ``write`` (complete, fail: fenced by the claim token, so repeating it is safe),
-    trying again on connection errors; other errors, LeaseLostError among them, at once."""
+    """Run ``write`` (complete, fail: fenced by the claim token, so repeating it is safe; or a
+    read), trying again on connection errors; other errors, LeaseLostError among them, at once."""
     for delay in (*DATABASE_RETRY_DELAYS, None):
         try:
             return await write()

@@ -31,6 +31,12 @@ elsewhere); tasks the memory monitor kills are retried RAY_task_oom_retries time
 kairo-ray bounds too (control.SERVE_TUNING_ENV, cluster/common.sh)."""
 
 
+TEST_POISON_ENV = "KAIRO_TEST_POISON_MARKER"
+"""Test hook, off unless this variable is set on the nodes: a page task whose document holds
+the variable's value kills its own worker, every time (the chaos suite's poison page, standing
+in for a page that crashes a native decoder or is killed for memory)."""
+
+
 def pages_in_flight(engines: int) -> int:
     """Pages to keep in flight for a replica of ``engines`` OCR engines: one each, plus one ready
     for every two.
@@ -151,6 +157,8 @@ def process_page(data: bytes, page_number: int, app_name: str) -> dict[str, Any]
     nodes, and a benchmark can tell engine time from time spent around it.
     """
     started = time.time()
+    if (poison := os.environ.get(TEST_POISON_ENV)) and poison.encode() in data:
+        os._exit(1)
     ocr = RemoteOcr(_ocr_handle(app_name))
     settings = load_settings()
     with open_document(data, settings) as document:

@@ -10,12 +10,7 @@ PostgreSQL is the session's real server, reached on its Unix socket (shared by b
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import secrets
-import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,56 +19,9 @@ from pathlib import Path
 import pytest
 
 from kairo_ray.db.connector import connect
-from kairo_ray.ray_token import ensure_token
+from tests.fixtures.netns import HEAD_IP, RAY_PORT, Namespaces, head_and_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.netns, pytest.mark.timeout(1500)]
-
-REPO = Path(__file__).resolve().parents[2]
-HEAD_IP, WORKER_IP = "10.231.7.1", "10.231.7.2"
-RAY_PORT = 6379
-
-
-def _run(*command: str, env: dict[str, str] | None = None, check: bool = True) -> str:
-    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
-
-
-@dataclass
-class Namespaces:
-    head: str
-    worker: str
-
-    def exec(self, namespace: str, *command: str, env: dict[str, str]) -> str:
-        return _run("ip", "netns", "exec", namespace, *command, env=env)
-
-    def python(self, namespace: str, code: str, env: dict[str, str]) -> object:
-        out = self.exec(namespace, sys.executable, "-c", code, env=env)
-        return json.loads(out.strip().splitlines()[-1])
-
-
-@pytest.fixture(scope="module")
-def namespaces() -> Iterator[Namespaces]:
-    if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("tini") is None:
-        pytest.fail("the scale-out test needs root, iproute2 and tini (scripts/install.sh)")
-    tag = secrets.token_hex(3)
-    ns = Namespaces(head=f"kh-{tag}", worker=f"kw-{tag}")
-    veth_head, veth_worker = f"vh{tag}", f"vw{tag}"
-    try:
-        _run("ip", "netns", "add", ns.head)
-        _run("ip", "netns", "add", ns.worker)
-        _run("ip", "link", "add", veth_head, "type", "veth", "peer", "name", veth_worker)
-        _run("ip", "link", "set", veth_head, "netns", ns.head)
-        _run("ip", "link", "set", veth_worker, "netns", ns.worker)
-        for name, veth, ip in ((ns.head, veth_head, HEAD_IP), (ns.worker, veth_worker, WORKER_IP)):
-            _run("ip", "netns", "exec", name, "ip", "addr", "add", f"{ip}/24", "dev", veth)
-            _run("ip", "netns", "exec", name, "ip", "link", "set", veth, "up")
-            _run("ip", "netns", "exec", name, "ip", "link", "set", "lo", "up")
-        yield ns
-    finally:
-        _run("ip", "netns", "del", ns.head, check=False)
-        _run("ip", "netns", "del", ns.worker, check=False)
 
 
 @dataclass
@@ -105,53 +53,8 @@ def two_nodes(
         "FETCH_LOCAL_DIRS": str(eval_dir),
         "KAIRO_ENV_FILE": str(work / "no-such.env"),
     }
-    ensure_token(env)  # as `kairo-ray up` and cluster/start-head.sh do on a new machine
-    _run("ray", "stop", "--force", env=env, check=False)
-    worker: subprocess.Popen | None = None
-    try:
-        namespaces.exec(
-            namespaces.head,
-            "ray", "start", "--head", f"--node-ip-address={HEAD_IP}", f"--port={RAY_PORT}",
-            "--num-cpus=2", "--dashboard-host=127.0.0.1", "--disable-usage-stats",
-            env=env,
-        )  # fmt: skip
-        namespaces.python(
-            namespaces.head,
-            "import json; from kairo_ray.control import up; from kairo_ray.settings import "
-            f"load_settings; info = up(load_settings(), address='{HEAD_IP}:{RAY_PORT}'); "
-            "print(json.dumps(info['driver']['running']))",
-            env,
-        )
-        worker_env = {**env, "RAY_NODE_IP": WORKER_IP, "RAY_NUM_CPUS": "2"}
-        worker = subprocess.Popen(
-            ["ip", "netns", "exec", namespaces.worker, "tini", "-s", "--",
-             str(REPO / "cluster" / "join-worker.sh"), f"{HEAD_IP}:{RAY_PORT}", "--block"],
-            env=worker_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )  # fmt: skip
-        worker_node_id = _wait_for_worker(namespaces, env)
+    with head_and_worker(namespaces, env) as worker_node_id:
         yield TwoNodes(namespaces, env, app_database_url, worker_node_id)
-    finally:
-        if worker is not None:
-            worker.terminate()
-        _run("ray", "stop", "--force", env=env, check=False)
-        if worker is not None:
-            worker.wait(timeout=60)
-
-
-def _wait_for_worker(ns: Namespaces, env: dict[str, str], timeout: float = 120) -> str:
-    code = (
-        "import json, ray; ray.init(address='auto', logging_level='ERROR'); "
-        "print(json.dumps([n['NodeID'] for n in ray.nodes() "
-        f"if n['Alive'] and n['NodeManagerAddress'] == '{WORKER_IP}']))"
-    )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = ns.python(ns.head, code, {**env, "RAY_ADDRESS": f"{HEAD_IP}:{RAY_PORT}"})
-        if found:
-            return found[0]
-        time.sleep(2)
-    raise AssertionError(f"the worker node did not join within {timeout}s")
 
 
 async def _process(url: str, files: list[Path], timeout: float = 900) -> list[str]:

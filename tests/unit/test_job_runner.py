@@ -208,6 +208,20 @@ class FlakyStore(MemoryStore):
         await super().complete(job, result, webhook)
 
 
+class FlakyReads(MemoryStore):
+    """The database restarting after the pages are read, as the job looks up stored vectors."""
+
+    def __init__(self, db: MemoryDatabase, blips: int) -> None:
+        super().__init__(db)
+        self.blips = blips
+
+    async def existing_embeddings(self, document_id: Any, space: str) -> dict[str, list[float]]:
+        if self.blips:
+            self.blips -= 1
+            raise ConnectionRefusedError("the database is restarting")
+        return await super().existing_embeddings(document_id, space)
+
+
 class FlakyQueue(MemoryQueue):
     def __init__(self, db: MemoryDatabase, blips: int) -> None:
         super().__init__(db)
@@ -230,6 +244,19 @@ async def test_finished_work_survives_a_database_restart(monkeypatch) -> None:
     runner._db.store = FlakyStore(db, blips=2)
     assert await runner.run(await _claim(db, admission)) == "completed"
     assert row.status == "completed" and row.results_stored == 1 and row.attempts == 1
+
+
+async def test_read_pages_survive_a_database_restart_before_embedding(monkeypatch) -> None:
+    """Found by the chaos suite: a PostgreSQL or pgbouncer restart as a job looked up its stored
+    vectors threw its OCR away and spent an attempt."""
+    monkeypatch.setattr("kairo_ray.app.jobs.DATABASE_RETRY_DELAYS", (0.01, 0.01, 0.01))
+    db = MemoryDatabase()
+    row = db.add("scan.pdf")
+    steps = Steps(pages=2)
+    runner, admission, _ = _runner(db, steps)
+    runner._db.store = FlakyReads(db, blips=2)
+    assert await runner.run(await _claim(db, admission)) == "completed"
+    assert row.status == "completed" and row.attempts == 1 and steps.read == [1, 2]
 
 
 async def test_a_database_that_stays_away_spends_the_attempt(monkeypatch) -> None:
