@@ -344,6 +344,14 @@ class MemoryStore:
             }
         elif run["holder"] not in (None, holder) and run["locked_until"] >= now:
             return False
+        elif run["state"] == "done" and run["previous_space"] != previous_space:
+            run.update(  # a change back to this model: a new run
+                previous_space=previous_space,
+                completed_at=None,
+                started_at=now,
+                chunks_done=0,
+                documents_done=0,
+            )
         run.update(
             holder=holder,
             locked_until=now + lease_seconds,

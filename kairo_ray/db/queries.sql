@@ -332,15 +332,29 @@ SELECT count(*) FROM document_embeddings WHERE id = ANY($1::uuid[]);
 -- name: claim_reembed
 -- Take (or create) the re-embedding run into space $1 for holder $2, with a lease of $3
 -- seconds: when it is new, held by $2 already, or its holder's lease ran out. $4: the space
--- search answers from meanwhile (kept from the first start); $5: chunks still to do. No row
--- back while another holder's lease lasts.
+-- search answers from meanwhile; $5: chunks still to do. A run that was done and now has work
+-- again is a new model change (back to this model) when $4 is not the space it recorded: it
+-- starts afresh, search back on $4 until it completes; otherwise (a straggler written in the
+-- old space) search stays on $1. No row back while another holder's lease lasts.
 INSERT INTO kairo_reembed AS r (space, previous_space, chunks_total, holder, locked_until)
 VALUES ($1, $4, $5, $2, now() + make_interval(secs => $3))
 ON CONFLICT (space) DO UPDATE
 SET holder = EXCLUDED.holder, locked_until = EXCLUDED.locked_until, state = 'running',
-    previous_space = coalesce(r.previous_space, EXCLUDED.previous_space),
-    chunks_total = r.chunks_done + $5, errors = 0, last_error = NULL,
-    resumed_at = now(), resumed_chunks_done = r.chunks_done, updated_at = now()
+    previous_space = CASE WHEN r.state = 'done' AND r.previous_space IS DISTINCT FROM $4
+                          THEN $4 ELSE coalesce(r.previous_space, $4) END,
+    completed_at = CASE WHEN r.state = 'done' AND r.previous_space IS DISTINCT FROM $4
+                        THEN NULL ELSE r.completed_at END,
+    started_at = CASE WHEN r.state = 'done' AND r.previous_space IS DISTINCT FROM $4
+                      THEN now() ELSE r.started_at END,
+    chunks_done = CASE WHEN r.state = 'done' AND r.previous_space IS DISTINCT FROM $4
+                       THEN 0 ELSE r.chunks_done END,
+    documents_done = CASE WHEN r.state = 'done' AND r.previous_space IS DISTINCT FROM $4
+                          THEN 0 ELSE r.documents_done END,
+    chunks_total = CASE WHEN r.state = 'done' AND r.previous_space IS DISTINCT FROM $4
+                        THEN 0 ELSE r.chunks_done END + $5,
+    resumed_chunks_done = CASE WHEN r.state = 'done' AND r.previous_space IS DISTINCT FROM $4
+                               THEN 0 ELSE r.chunks_done END,
+    errors = 0, last_error = NULL, resumed_at = now(), updated_at = now()
 WHERE r.holder IS NULL OR r.holder = EXCLUDED.holder OR r.locked_until < now()
 RETURNING space;
 

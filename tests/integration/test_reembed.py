@@ -224,6 +224,36 @@ async def test_a_completion_during_a_reembed_is_never_overwritten_by_older_text(
     assert [tuple(r) for r in rows] == [(NEW, "texto nuevo")]
 
 
+async def test_changing_back_to_a_model_starts_its_run_afresh_but_a_straggler_does_not(
+    pool: asyncpg.Pool, store: DocumentStore
+) -> None:
+    await _stored_chunks(pool, OLD, _documents(2))
+    assert (await _reembedder(store, FakeEmbedder()).run()).outcome == "done"
+    [first] = await store.reembed_runs(NEW)
+    await _stored_chunks(pool, OLD, {"file:///straggler.pdf": ["escrito con el modelo anterior"]})
+    answered: list[str] = []
+    watching = FakeEmbedder()
+
+    async def look() -> None:
+        answered.append(search_space((await store.reembed_runs(NEW))[0], NEW))
+
+    watching.hook = look
+    assert (await _reembedder(store, watching).run()).documents == 1
+    [run] = await store.reembed_runs(NEW)
+    assert answered == [NEW] and run["completed_at"] == first["completed_at"]
+    assert (run["chunks_done"], run["previous_space"]) == (7, OLD)
+
+    other = "st:other-model"
+    assert (await _reembedder(store, FakeEmbedder(other)).run()).outcome == "done"
+    assert await store.prune_other_spaces(other) == 14
+    answered.clear()
+    assert (await _reembedder(store, watching).run()).documents == 3
+    assert answered == [other] * 3, "back to NEW: search on OTHER until NEW is complete again"
+    [run] = await store.reembed_runs(NEW)
+    assert (run["previous_space"], run["chunks_done"], run["chunks_total"]) == (other, 7, 7)
+    assert run["completed_at"] > first["completed_at"]
+
+
 @pytest.mark.slow
 async def test_reembed_local_with_the_real_model_on_the_seed_services_vectors(
     pool: asyncpg.Pool, db_settings: Settings

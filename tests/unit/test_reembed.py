@@ -258,3 +258,31 @@ def test_the_previous_model_is_found_from_its_space_or_the_setting() -> None:
         embeddings_previous_model="/models/paraphrase", embeddings_previous_backend="torch"
     )
     assert previous_model("st:paraphrase", given) == ("/models/paraphrase", "torch")
+
+
+async def test_changing_back_to_a_model_starts_its_run_afresh_but_a_straggler_does_not() -> None:
+    db, clock = _database(documents=2)
+    store = MemoryStore(db)
+    assert (await _reembedder(db, FakeEmbedder(clock)).run()).outcome == "done"
+    [document] = {c.document_id for c in db.chunks if c.chunk_text.startswith("documento 0")}
+    db.add_chunks(uuid.uuid4(), OLD, ["escrito por un clúster con el modelo anterior"])
+    answered: list[str] = []
+
+    class Watching(FakeEmbedder):
+        async def embed(self, texts: list[str]) -> list[list[float]]:
+            answered.append(search_space((await store.reembed_runs(NEW))[0], NEW))
+            return await super().embed(texts)
+
+    assert (await _reembedder(db, Watching(clock)).run()).documents == 1
+    assert answered == [NEW], "a straggler: search stays on the new space"
+
+    # NEW -> OTHER -> NEW: every chunk was re-embedded into OTHER (and NEW's pruned) meanwhile.
+    other = "st:other-model"
+    assert (await _reembedder(db, FakeEmbedder(clock, space=other)).run()).outcome == "done"
+    assert await store.prune_other_spaces(other) == 18
+    answered.clear()
+    assert (await _reembedder(db, Watching(clock)).run()).documents == 3
+    assert answered == [other] * 3, "back to NEW: search on OTHER until NEW is complete again"
+    [run] = await store.reembed_runs(NEW)
+    assert (run["previous_space"], run["chunks_done"], run["chunks_total"]) == (other, 9, 9)
+    assert document in {c.document_id for c in db.chunks if c.space == NEW}
