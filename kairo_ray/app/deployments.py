@@ -8,6 +8,7 @@ model. Replica counts, CPUs/GPUs and autoscaling come from the Serve config
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import Mapping
@@ -20,9 +21,11 @@ from kairo_ray.app.metrics import Metrics
 from kairo_ray.logs import configure_logging
 from kairo_ray.models import Chunk, PageResult
 from kairo_ray.processing.chunk import chunk_pages
-from kairo_ray.processing.embed import Embedder
+from kairo_ray.processing.embed import Embedder, embedder_for_space
 from kairo_ray.processing.layout import page_reader
 from kairo_ray.settings import Settings, load_settings
+
+log = logging.getLogger("kairo_ray.embedder")
 
 OCR_MALLOC_TUNABLE = "glibc.malloc.hugetlb=1"
 """Transparent huge pages for malloc's mappings in every OCR replica. Each page's activation
@@ -113,6 +116,11 @@ class EmbedDeployment:
     """The embedding model behind ``@serve.batch``: concurrent callers share forward passes.
 
     Chunking lives here too because it needs this model's tokenizer to respect its token limit.
+
+    While a model change is re-embedded, search still answers from the previous model's
+    vectors, so queries of that space are embedded with the previous model, loaded here on the
+    first such query and dropped at the first query of the new space (once the re-embed is
+    complete).
     """
 
     def __init__(self) -> None:
@@ -120,6 +128,9 @@ class EmbedDeployment:
         configure_logging(settings)
         self._settings = settings
         self._embedder = Embedder.from_settings(settings)
+        self._previous: Embedder | None = None
+        self._previous_refused: set[str] = set()
+        self._previous_lock = asyncio.Lock()
         self._metrics = Metrics()
         # Concurrent chunks are gathered in batches of up to 32 and sorted by length by the
         # encoder, which runs them EMBEDDINGS_BATCH_SIZE at a time.
@@ -154,3 +165,35 @@ class EmbedDeployment:
         """A search query (e5: a query, embedded unlike the passages it looks for)."""
         vectors = await asyncio.to_thread(self._embedder.encode, [text], query=True)
         return vectors[0].tolist()
+
+    async def embed_query_in(self, text: str, space: str) -> tuple[list[float], str]:
+        """A search query embedded into ``space`` (this model's, or the previous model's while
+        a re-embed runs), and the space it was embedded into: this model's when the previous
+        one cannot be loaded here (search then answers from the chunks re-embedded so far)."""
+        embedder = self._embedder
+        if space != self._embedder.space:
+            embedder = await self._previous_model(space) or self._embedder
+        elif self._previous is not None:
+            self._previous = None  # the re-embed is complete: the memory goes back
+        vectors = await asyncio.to_thread(embedder.encode, [text], query=True)
+        return vectors[0].tolist(), embedder.space
+
+    async def _previous_model(self, space: str) -> Embedder | None:
+        async with self._previous_lock:
+            if self._previous is not None and self._previous.space == space:
+                return self._previous
+            if space in self._previous_refused:
+                return None
+            try:
+                self._previous = await asyncio.to_thread(embedder_for_space, space, self._settings)
+            except Exception as exc:
+                self._previous_refused.add(space)
+                log.warning(
+                    "cannot load the model of %s for queries while re-embedding (%s): search "
+                    "answers from %s meanwhile",
+                    space,
+                    exc,
+                    self._embedder.space,
+                )
+                return None
+            return self._previous

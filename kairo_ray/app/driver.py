@@ -5,11 +5,17 @@ for their pages, keeps each claim's lease alive, fans each document's pages out 
 call the OCR deployment, then chunks and embeds through the embedding deployment and completes the
 job in one transaction. Claimed-but-waiting jobs are leases other VPSes could have used, so
 claiming is bounded by the cluster's CPUs, read again on every round so a joining node counts.
+
+It also re-embeds stored chunks after a model change (:mod:`kairo_ray.app.reembed`), in the
+background through the same embedding deployment: when it starts and finds chunks without a
+vector of the deployment's space (unless REEMBED_ENABLED=false), and whenever `kairo-ray
+reembed` asks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
@@ -24,6 +30,7 @@ from kairo_ray.app.engines import RemoteEmbedder
 from kairo_ray.app.jobs import Database, JobRunner, Report
 from kairo_ray.app.metrics import Metrics
 from kairo_ray.app.names import APP_NAME, DRIVER_NAME, NAMESPACE
+from kairo_ray.app.reembed import Reembedder
 from kairo_ray.app.tasks import open_remotely, page_window, prepare_page_worker, run_page
 from kairo_ray.app.webhook import WebhookDeliverer
 from kairo_ray.db.connector import create_pool
@@ -98,6 +105,13 @@ class QueueDriver:
         if self._settings.webhook_enabled:
             self._deliverer = WebhookDeliverer(lambda: self._db.outbox, self._settings)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._reembed_wake = asyncio.Event()
+        self._reembed: dict[str, Any] = {
+            "state": "idle",
+            "finished": 0,
+            "last": None,
+            "last_error": None,
+        }
         self._adhoc_pages_done = 0
         self._stopping = False
         self._stopped: asyncio.Future[None] | None = None
@@ -114,6 +128,7 @@ class QueueDriver:
         self._instance_held = False
         self._main = asyncio.get_running_loop().create_task(self._run())
         self._spawn(self._prepare_page_workers())
+        self._spawn(self._reembed_loop())
         if self._deliverer is not None:
             self._spawn(self._deliverer.run())
 
@@ -139,8 +154,23 @@ class QueueDriver:
             "refused": self._refused,
             "instance_held": self._instance_held,
             "webhooks": None if self._deliverer is None else dict(self._deliverer.counts),
+            "reembed": dict(self._reembed),
             "uptime_seconds": time.time() - self._started_at,
         }
+
+    async def reembed_status(self) -> dict[str, Any]:
+        """The re-embedding here: ``state`` (idle, running, waiting to try again), runs
+        ``finished`` since the driver started, the ``last`` one's outcome, and the embedding
+        deployment's ``space`` (the target). Progress itself is in the database
+        (``kairo_reembed``), which ``kairo-ray reembed --status`` and /stats read."""
+        return {**self._reembed, "space": await self._remote_embedder().space()}
+
+    async def reembed(self) -> dict[str, Any]:
+        """Re-embed now: start a run, or resume one that stopped or failed, without waiting
+        for REEMBED_RETRY_SECONDS. A run in progress goes on (and another follows it, which
+        finds nothing left)."""
+        self._reembed_wake.set()
+        return await self.reembed_status()
 
     async def trace(self, document_id: str) -> list[dict[str, Any]]:
         """Where and when each page of a recent document ran (node, pid, start, end)."""
@@ -377,6 +407,53 @@ class QueueDriver:
             handle = serve.get_deployment_handle("embedder", self._app_name)
             self._embedder = RemoteEmbedder(handle)
         return self._embedder
+
+    async def _reembed_loop(self) -> None:
+        """Re-embed when the driver starts (REEMBED_ENABLED) and whenever asked; a run that
+        failed for some documents or found another holder is tried again after
+        REEMBED_RETRY_SECONDS. After the page workers: they are what `up` waits for."""
+        await self._page_workers_ready.wait()
+        due = self._settings.reembed_enabled
+        while not self._stopping:
+            if not due:
+                await self._reembed_wake.wait()
+            self._reembed_wake.clear()
+            self._reembed["state"] = "running"
+            again = True
+            try:
+                while self._db.store is None:  # not connected yet
+                    await asyncio.sleep(1)
+                result = await Reembedder(
+                    lambda: self._db.store,
+                    self._remote_embedder(),
+                    f"driver:{self._settings.vps_instance_id}",
+                    lease_seconds=self._settings.lease_seconds,
+                    texts_in_flight=self._settings.reembed_texts_in_flight,
+                    busy=lambda: bool(self._admission.active),
+                ).run()
+                self._reembed["last"] = {
+                    "outcome": result.outcome,
+                    "space": result.space,
+                    "documents": result.documents,
+                    "chunks": result.chunks,
+                    "failed_documents": result.failed_documents,
+                    "ended_at": time.time(),
+                }
+                again = result.outcome in ("failed", "held", "lost")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._reembed["last"] = {"outcome": "error", "ended_at": time.time()}
+                self._reembed["last_error"] = describe(exc)
+                log.exception("re-embedding failed")
+            self._reembed["finished"] += 1
+            self._reembed["state"] = "waiting" if again else "idle"
+            due = False
+            if again:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._settings.reembed_retry_seconds):
+                        await self._reembed_wake.wait()
+                due = True
 
     async def _run_job(self, job: Job) -> None:
         """Run a claimed job; a finished one's webhook is due at once, so wake the deliverer."""

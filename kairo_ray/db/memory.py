@@ -11,14 +11,19 @@ one process, no leases expiring on their own, no priorities beyond claim order.
 :class:`MemoryOutbox` is the webhook outbox (:class:`~kairo_ray.db.outbox.WebhookOutbox`) on a
 clock the tests may move: a completion or final failure given a payload adds its row, and
 claims, leases, retries and give-ups follow the rules of ``queries.sql``.
+
+The store also keeps chunk rows per vector space and re-embedding runs (``kairo_reembed``) on
+that clock: what :class:`~kairo_ray.app.reembed.Reembedder` reads and writes, with the same
+leases, progress, fencing and completion rules as the SQL.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -63,15 +68,64 @@ class MemoryDelivery:
         return self.delivered_at is None and self.gave_up_at is None
 
 
+@dataclass
+class MemoryChunk:
+    """A row of document_embeddings: one chunk's text and its vector in one space."""
+
+    document_id: UUID
+    space: str | None
+    chunk_index: int
+    chunk_text: str
+    embedding: list[float]
+    content_hash: str | None = None
+    page_start: int | None = None
+    page_end: int | None = None
+    char_start: int | None = None
+    char_end: int | None = None
+    id: UUID = field(default_factory=uuid.uuid4)
+
+    def source(self) -> dict[str, Any]:
+        """As ``chunks_to_reembed`` returns it."""
+        return {
+            "id": self.id,
+            "document_id": self.document_id,
+            "chunk_index": self.chunk_index,
+            "chunk_text": self.chunk_text,
+            "chunk_length": len(self.chunk_text),
+            "content_hash": self.content_hash,
+            "page_start": self.page_start,
+            "page_end": self.page_end,
+            "char_start": self.char_start,
+            "char_end": self.char_end,
+        }
+
+
 class MemoryDatabase:
     """The shared state behind :class:`MemoryQueue`, :class:`MemoryStore` and
-    :class:`MemoryOutbox`; ``clock`` gives the outbox's times (seconds)."""
+    :class:`MemoryOutbox`; ``clock`` gives the outbox's and re-embedding runs' times
+    (seconds)."""
 
     def __init__(self, max_attempts: int = 4, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_attempts = max_attempts
         self.clock = clock
         self.jobs: dict[UUID, MemoryJob] = {}
         self.outbox: dict[UUID, MemoryDelivery] = {}
+        self.chunks: list[MemoryChunk] = []
+        self.reembed: dict[str, dict[str, Any]] = {}
+
+    def add_chunks(self, document_id: UUID, space: str | None, texts: list[str]) -> None:
+        """A stored document's chunks in ``space`` (None: the seed service's), vectors zero."""
+        for index, text in enumerate(texts):
+            self.chunks.append(MemoryChunk(document_id, space, index, text, [0.0] * 384))
+
+    def missing(self, space: str) -> list[MemoryChunk]:
+        """Chunks without a vector of ``space`` (``count_to_reembed``)."""
+        covered = {(c.document_id, c.chunk_index) for c in self.chunks if c.space == space}
+        return [
+            c
+            for c in self.chunks
+            if c.space != space and (c.document_id, c.chunk_index) not in covered
+        ]
 
     def add(self, file_url: str) -> MemoryJob:
         job = MemoryJob(uuid.uuid4(), uuid.uuid4(), file_url, self.max_attempts)
@@ -161,6 +215,22 @@ class MemoryStore:
         row.status, row.result = "completed", result
         row.results_stored += 1
         row.vectors = {chunk.content_hash: chunk.embedding for chunk in result.chunks}
+        self.db.chunks = [c for c in self.db.chunks if c.document_id != job.document_id]
+        self.db.chunks.extend(
+            MemoryChunk(
+                job.document_id,
+                result.embedding_space,
+                c.index,
+                c.text,
+                list(c.embedding),
+                c.content_hash,
+                c.page_start,
+                c.page_end,
+                c.char_start,
+                c.char_end,
+            )
+            for c in result.chunks
+        )
         if webhook is not None:
             self.db.add_delivery(row, "completed", webhook)
 
@@ -169,6 +239,181 @@ class MemoryStore:
             if row.document_id == document_id:
                 return dict(row.vectors)
         return {}
+
+    # --- re-embedding (the SQL's rules: queries.sql, chunks_to_reembed ... reembed_runs) -----
+
+    async def chunks_to_reembed(
+        self, space: str, exclude: Collection[UUID] = ()
+    ) -> list[dict[str, Any]]:
+        document = next(
+            (c.document_id for c in self.db.missing(space) if c.document_id not in exclude), None
+        )
+        if document is None:
+            return []
+        by_index: dict[int, MemoryChunk] = {}
+        for chunk in self.db.chunks:
+            if chunk.document_id == document and chunk.space != space:
+                by_index.setdefault(chunk.chunk_index, chunk)
+        return [by_index[i].source() for i in sorted(by_index)]
+
+    async def count_to_reembed(self, space: str) -> tuple[int, int]:
+        missing = self.db.missing(space)
+        return len(missing), len({c.document_id for c in missing})
+
+    def _run(self, space: str, holder: str) -> dict[str, Any] | None:
+        run = self.db.reembed.get(space)
+        return run if run is not None and run["holder"] == holder else None
+
+    async def store_reembedded(
+        self,
+        document_id: UUID,
+        space: str,
+        chunks: list[dict[str, Any]],
+        vectors: list[list[float]],
+        *,
+        holder: str | None = None,
+        lease_seconds: float = 0.0,
+    ) -> bool:
+        ids = {c["id"] for c in chunks if c.get("id") is not None}
+        if ids - {c.id for c in self.db.chunks}:
+            return False
+        if holder is not None:
+            run = self._run(space, holder)
+            if run is None:
+                raise LeaseLostError(f"the re-embedding into {space} is no longer held")
+            run["chunks_done"] += len(chunks)
+            run["documents_done"] += 1
+            run["chunks_total"] = max(run["chunks_total"], run["chunks_done"])
+            run["locked_until"] = self.db.clock() + lease_seconds
+            run["updated_at"] = self.db.clock()
+        self.db.chunks = [
+            c for c in self.db.chunks if not (c.document_id == document_id and c.space == space)
+        ]
+        for chunk, vector in zip(chunks, vectors, strict=True):
+            self.db.chunks.append(
+                MemoryChunk(
+                    document_id,
+                    space,
+                    chunk["chunk_index"],
+                    chunk["chunk_text"],
+                    list(vector),
+                    chunk["content_hash"],
+                    chunk["page_start"],
+                    chunk["page_end"],
+                    chunk["char_start"],
+                    chunk["char_end"],
+                )
+            )
+        return True
+
+    async def prune_other_spaces(self, space: str) -> int:
+        chunks, documents = await self.count_to_reembed(space)
+        if chunks:
+            raise ValueError(f"{chunks} chunks of {documents} documents have no {space} vector")
+        if space in self.db.reembed:
+            run = self.db.reembed[space]
+            run["completed_at"] = run["completed_at"] or self.db.clock()
+        pruned = [c for c in self.db.chunks if c.space != space]
+        self.db.chunks = [c for c in self.db.chunks if c.space == space]
+        return len(pruned)
+
+    async def embedding_spaces(self) -> dict[str | None, int]:
+        counts: dict[str | None, int] = {}
+        for chunk in self.db.chunks:
+            counts[chunk.space] = counts.get(chunk.space, 0) + 1
+        return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+    async def claim_reembed(
+        self,
+        space: str,
+        holder: str,
+        lease_seconds: float,
+        previous_space: str | None,
+        remaining: int,
+    ) -> bool:
+        now = self.db.clock()
+        run = self.db.reembed.get(space)
+        if run is None:
+            run = self.db.reembed[space] = {
+                "space": space,
+                "previous_space": previous_space,
+                "chunks_done": 0,
+                "documents_done": 0,
+                "started_at": now,
+                "completed_at": None,
+            }
+        elif run["holder"] not in (None, holder) and run["locked_until"] >= now:
+            return False
+        elif run["state"] == "done" and run["previous_space"] != previous_space:
+            run.update(  # a change back to this model: a new run
+                previous_space=previous_space,
+                completed_at=None,
+                started_at=now,
+                chunks_done=0,
+                documents_done=0,
+            )
+        run.update(
+            holder=holder,
+            locked_until=now + lease_seconds,
+            state="running",
+            chunks_total=run["chunks_done"] + remaining,
+            errors=0,
+            last_error=None,
+            resumed_at=now,
+            resumed_chunks_done=run["chunks_done"],
+            updated_at=now,
+        )
+        return True
+
+    async def renew_reembed(self, space: str, holder: str, lease_seconds: float) -> bool:
+        run = self._run(space, holder)
+        if run is not None:
+            run["locked_until"] = self.db.clock() + lease_seconds
+        return run is not None
+
+    async def reembed_error(self, space: str, holder: str, error: str) -> None:
+        run = self._run(space, holder)
+        if run is not None:
+            run["errors"] += 1
+            run["last_error"] = error
+            run["updated_at"] = self.db.clock()
+
+    async def finish_reembed(self, space: str, holder: str, state: str) -> str | None:
+        run = self._run(space, holder)
+        if run is None:
+            return None
+        if state == "done" and self.db.missing(space):
+            state = "running"
+        now = self.db.clock()
+        run.update(state=state, holder=None, locked_until=None, updated_at=now)
+        if state == "done":
+            run["chunks_total"] = run["chunks_done"]
+            run["completed_at"] = run["completed_at"] or now
+        return state
+
+    async def reembed_runs(self, space: str | None = None) -> list[dict[str, Any]]:
+        now = self.db.clock()
+
+        def stamp(seconds: float | None) -> datetime | None:
+            return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+        runs = []
+        for run in self.db.reembed.values():
+            if space is not None and run["space"] != space:
+                continue
+            runs.append(
+                {
+                    **{key: value for key, value in run.items() if key != "locked_until"},
+                    "held": run["locked_until"] is not None and run["locked_until"] > now,
+                    "started_at": stamp(run["started_at"]),
+                    "resumed_at": stamp(run["resumed_at"]),
+                    "updated_at": stamp(run["updated_at"]),
+                    "completed_at": stamp(run["completed_at"]),
+                    "resumed_seconds": run["updated_at"] - run["resumed_at"],
+                    "idle_seconds": now - run["updated_at"],
+                }
+            )
+        return sorted(runs, key=lambda r: r["updated_at"], reverse=True)
 
 
 class MemoryOutbox:

@@ -290,11 +290,14 @@ ORDER BY b.document_score DESC, b.document_id, r.score DESC;
 
 -- name: chunks_to_reembed
 -- Chunks of one document that has a stored chunk without a vector of space $1 (another
--- model's, or none recorded: the seed service's).
+-- model's, or none recorded: the seed service's), each chunk once (a document with vectors of
+-- two old spaces has every chunk twice). $2: documents to pass over (failed in this run). The
+-- row ids let the write check that the document was not processed again meanwhile.
 WITH next AS (
     SELECT e.document_id
     FROM document_embeddings e
     WHERE e.embedding_model IS DISTINCT FROM $1
+      AND NOT (e.document_id = ANY($2::uuid[]))
       AND NOT EXISTS (
           SELECT 1 FROM document_embeddings n
           WHERE n.document_id = e.document_id AND n.embedding_model = $1
@@ -302,12 +305,13 @@ WITH next AS (
       )
     LIMIT 1
 )
-SELECT e.document_id, e.chunk_index, e.chunk_text, e.chunk_length, e.content_hash,
+SELECT DISTINCT ON (e.chunk_index)
+       e.id, e.document_id, e.chunk_index, e.chunk_text, e.chunk_length, e.content_hash,
        e.page_start, e.page_end, e.char_start, e.char_end
 FROM document_embeddings e
 JOIN next ON next.document_id = e.document_id
 WHERE e.embedding_model IS DISTINCT FROM $1
-ORDER BY e.chunk_index;
+ORDER BY e.chunk_index, e.embedding_model NULLS LAST, e.id;
 
 -- name: count_to_reembed
 -- Chunks still without a vector of space $1, and documents holding them.
@@ -319,6 +323,88 @@ WHERE e.embedding_model IS DISTINCT FROM $1
       WHERE n.document_id = e.document_id AND n.embedding_model = $1
         AND n.chunk_index = e.chunk_index
   );
+
+-- name: count_chunk_rows
+-- How many of the rows $1 (ids of document_embeddings) still exist: a re-embed stores its
+-- vectors only if the chunks it read were not replaced by a completion meanwhile.
+SELECT count(*) FROM document_embeddings WHERE id = ANY($1::uuid[]);
+
+-- name: claim_reembed
+-- Take (or create) the re-embedding run into space $1 for holder $2, with a lease of $3
+-- seconds: when it is new, held by $2 already, or its holder's lease ran out. $4: the space
+-- search answers from meanwhile; $5: chunks still to do. A run that was done and now has work
+-- again is a new model change (back to this model) when $4 is not the space it recorded: it
+-- starts afresh, search back on $4 until it completes; otherwise (a straggler written in the
+-- old space) search stays on $1. No row back while another holder's lease lasts.
+INSERT INTO kairo_reembed AS r (space, previous_space, chunks_total, holder, locked_until)
+VALUES ($1, $4, $5, $2, now() + make_interval(secs => $3))
+ON CONFLICT (space) DO UPDATE
+SET holder = EXCLUDED.holder, locked_until = EXCLUDED.locked_until, state = 'running',
+    previous_space = CASE WHEN r.state = 'done' AND r.previous_space IS DISTINCT FROM $4
+                          THEN $4 ELSE coalesce(r.previous_space, $4) END,
+    completed_at = CASE WHEN r.state = 'done' AND r.previous_space IS DISTINCT FROM $4
+                        THEN NULL ELSE r.completed_at END,
+    started_at = CASE WHEN r.state = 'done' AND r.previous_space IS DISTINCT FROM $4
+                      THEN now() ELSE r.started_at END,
+    chunks_done = CASE WHEN r.state = 'done' AND r.previous_space IS DISTINCT FROM $4
+                       THEN 0 ELSE r.chunks_done END,
+    documents_done = CASE WHEN r.state = 'done' AND r.previous_space IS DISTINCT FROM $4
+                          THEN 0 ELSE r.documents_done END,
+    chunks_total = CASE WHEN r.state = 'done' AND r.previous_space IS DISTINCT FROM $4
+                        THEN 0 ELSE r.chunks_done END + $5,
+    resumed_chunks_done = CASE WHEN r.state = 'done' AND r.previous_space IS DISTINCT FROM $4
+                               THEN 0 ELSE r.chunks_done END,
+    errors = 0, last_error = NULL, resumed_at = now(), updated_at = now()
+WHERE r.holder IS NULL OR r.holder = EXCLUDED.holder OR r.locked_until < now()
+RETURNING space;
+
+-- name: renew_reembed
+-- Holder $2 keeps its run of space $1 for $3 more seconds; no row back when it lost it.
+UPDATE kairo_reembed SET locked_until = now() + make_interval(secs => $3)
+WHERE space = $1 AND holder = $2
+RETURNING true;
+
+-- name: reembed_progress
+-- In the transaction that stores a document's vectors: $3 chunks more done by holder $2 (and
+-- its lease renewed for $4 seconds); no row back when $2 no longer holds the run.
+UPDATE kairo_reembed
+SET chunks_done = chunks_done + $3, documents_done = documents_done + 1,
+    chunks_total = greatest(chunks_total, chunks_done + $3),
+    locked_until = now() + make_interval(secs => $4), updated_at = now()
+WHERE space = $1 AND holder = $2
+RETURNING true;
+
+-- name: reembed_error
+-- A document holder $2 could not re-embed into space $1 (it is passed over until the next run).
+UPDATE kairo_reembed
+SET errors = errors + 1, last_error = $3, updated_at = now()
+WHERE space = $1 AND holder = $2;
+
+-- name: finish_reembed
+-- Holder $2 ends its run of space $1 as $3 ('done': every chunk has a vector of $1, and search
+-- switches to it; 'failed': some documents failed; 'running': stopped midway, to be resumed).
+UPDATE kairo_reembed
+SET state = $3, holder = NULL, locked_until = NULL, updated_at = now(),
+    chunks_total = CASE WHEN $3 = 'done' THEN chunks_done ELSE chunks_total END,
+    completed_at = CASE WHEN $3 = 'done' THEN coalesce(completed_at, now()) ELSE completed_at END
+WHERE space = $1 AND holder = $2
+RETURNING true;
+
+-- name: complete_reembed
+-- Every chunk has a vector of space $1 (checked in the same transaction): search may use it.
+UPDATE kairo_reembed SET completed_at = coalesce(completed_at, now()), updated_at = now()
+WHERE space = $1;
+
+-- name: reembed_runs
+-- Re-embedding runs, the latest first; $1: one space only (NULL: all).
+SELECT space, previous_space, state, chunks_total, chunks_done, documents_done, errors,
+       last_error, holder, coalesce(locked_until > now(), false) AS held, started_at,
+       resumed_at, resumed_chunks_done, updated_at, completed_at,
+       extract(epoch FROM updated_at - resumed_at)::float8 AS resumed_seconds,
+       extract(epoch FROM now() - updated_at)::float8 AS idle_seconds
+FROM kairo_reembed
+WHERE $1::text IS NULL OR space = $1
+ORDER BY updated_at DESC;
 
 -- name: lock_document
 -- Serialises writers of one document's chunks (a re-embed, a completion) for the transaction.
@@ -422,5 +508,5 @@ ORDER BY created_at;
 
 -- name: truncate_all
 -- Tests only: an empty schema between tests (migrations stay recorded).
-TRUNCATE kairo_webhook_outbox, document_embeddings, document_pages, ocr_queue, documents,
-    kairo_instances;
+TRUNCATE kairo_webhook_outbox, kairo_reembed, document_embeddings, document_pages, ocr_queue,
+    documents, kairo_instances;

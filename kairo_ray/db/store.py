@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Collection
 from typing import Any
 from uuid import UUID
 
@@ -169,6 +170,9 @@ class DocumentStore:
                 raise LeaseLostError(
                     f"job {job.queue_id} is no longer held by this claim (job is {state})"
                 )
+            # As a re-embed does (store_reembedded): one writer of the document's chunks at a
+            # time, so a re-embed never adds vectors of chunks this completion replaces.
+            await conn.execute(Q.lock_document, job.document_id)
             await conn.execute(Q.delete_document_pages, job.document_id)
             await conn.execute(Q.delete_document_embeddings, job.document_id)
             if pages:
@@ -257,10 +261,13 @@ class DocumentStore:
             rows = await conn.fetch(query, *args)
         return _documents(rows)
 
-    async def chunks_to_reembed(self, space: str) -> list[dict[str, Any]]:
-        """The stored chunks of one document that has chunks without a vector of ``space``;
-        empty when none is left."""
-        return [dict(r) for r in await self.pool.fetch(Q.chunks_to_reembed, space)]
+    async def chunks_to_reembed(
+        self, space: str, exclude: Collection[UUID] = ()
+    ) -> list[dict[str, Any]]:
+        """The stored chunks of one document that has chunks without a vector of ``space``
+        (not one of ``exclude``), each once, with their row ids; empty when none is left."""
+        rows = await self.pool.fetch(Q.chunks_to_reembed, space, list(exclude))
+        return [dict(r) for r in rows]
 
     async def count_to_reembed(self, space: str) -> tuple[int, int]:
         """(chunks, documents) still without a vector of ``space``."""
@@ -273,10 +280,18 @@ class DocumentStore:
         space: str,
         chunks: list[dict[str, Any]],
         vectors: list[list[float]],
-    ) -> None:
+        *,
+        holder: str | None = None,
+        lease_seconds: float = 0.0,
+    ) -> bool:
         """The document's chunks with vectors of ``space``, beside those of the old space
         (searches in the old space go on answering until it is pruned), in one transaction that
-        replaces any earlier ``space`` vectors of the document: repeating it is harmless."""
+        replaces any earlier ``space`` vectors of the document: repeating it is harmless.
+
+        False, writing nothing, when the chunks read (their ``id``) were replaced meanwhile (the
+        document was processed again). With ``holder``, the run's progress grows in the same
+        transaction and its lease is renewed; LeaseLostError (nothing written) when ``holder``
+        no longer holds the run of ``space``."""
         records = [
             (
                 document_id,
@@ -293,15 +308,24 @@ class DocumentStore:
             )
             for c, vector in zip(chunks, vectors, strict=True)
         ]
+        ids = [c["id"] for c in chunks if c.get("id") is not None]
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(Q.lock_document, document_id)
+            if ids and await conn.fetchval(Q.count_chunk_rows, ids) != len(ids):
+                return False
+            if holder is not None and not await conn.fetchval(
+                Q.reembed_progress, space, holder, len(records), lease_seconds
+            ):
+                raise LeaseLostError(f"the re-embedding into {space} is no longer held by {holder}")
             await conn.execute(Q.delete_space_of_document, document_id, space)
             await conn.copy_records_to_table(
                 "document_embeddings", records=records, columns=list(EMBEDDING_COLUMNS)
             )
+        return True
 
     async def prune_other_spaces(self, space: str) -> int:
-        """Delete every vector not of ``space``; refused while chunks still lack one."""
+        """Delete every vector not of ``space``; refused while chunks still lack one. The run
+        into ``space``, if any, is complete from then on (search answers from ``space``)."""
         async with self.pool.acquire() as conn, conn.transaction():
             left = await conn.fetchrow(Q.count_to_reembed, space)
             if left["chunks"]:
@@ -309,8 +333,50 @@ class DocumentStore:
                     f"{left['chunks']} chunks of {left['documents']} documents have no {space} "
                     "vector yet: run kairo-ray reembed first"
                 )
+            await conn.execute(Q.complete_reembed, space)
             status = await conn.execute(Q.prune_other_spaces, space)
         return int(status.split()[-1])
+
+    # --- re-embedding runs (kairo_reembed; kairo_ray.app.reembed) -------------------------------
+
+    async def claim_reembed(
+        self,
+        space: str,
+        holder: str,
+        lease_seconds: float,
+        previous_space: str | None,
+        remaining: int,
+    ) -> bool:
+        """Take the run into ``space`` for ``holder`` (created when new); False while another
+        holder's lease lasts."""
+        row = await self.pool.fetchrow(
+            Q.claim_reembed, space, holder, lease_seconds, previous_space, remaining
+        )
+        return row is not None
+
+    async def renew_reembed(self, space: str, holder: str, lease_seconds: float) -> bool:
+        """Keep the run's lease; False when ``holder`` lost it."""
+        return bool(await self.pool.fetchval(Q.renew_reembed, space, holder, lease_seconds))
+
+    async def reembed_error(self, space: str, holder: str, error: str) -> None:
+        await self.pool.execute(Q.reembed_error, space, holder, error)
+
+    async def finish_reembed(self, space: str, holder: str, state: str) -> str | None:
+        """End ``holder``'s run as ``state`` (done, failed, or running: to be resumed) and
+        return the state recorded: 'done' (search switches to ``space``) becomes 'running' when
+        chunks without a ``space`` vector appeared meanwhile. None when ``holder`` no longer
+        held the run."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if state == "done":
+                left = await conn.fetchrow(Q.count_to_reembed, space)
+                if left["chunks"]:  # a document stored in an old space meanwhile
+                    state = "running"
+            ended = await conn.fetchval(Q.finish_reembed, space, holder, state)
+        return state if ended else None
+
+    async def reembed_runs(self, space: str | None = None) -> list[dict[str, Any]]:
+        """Re-embedding runs (all, or the one into ``space``), the latest first."""
+        return [dict(r) for r in await self.pool.fetch(Q.reembed_runs, space)]
 
     async def embedding_spaces(self) -> dict[str | None, int]:
         """Stored chunks per vector space."""

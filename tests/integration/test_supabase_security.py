@@ -100,6 +100,7 @@ KAIRO_TABLES = [
     "document_embeddings",
     "kairo_schema_migrations",
     "kairo_webhook_outbox",
+    "kairo_reembed",
 ]
 
 
