@@ -141,28 +141,3 @@ def reading_order(boxes: Sequence[Box]) -> list[list[int]]:
     heights = [max(1.0, y1 - y0) for _, y0, _, y1 in boxes]
     min_gap = 0.5 * median(heights)
     return _order(boxes, list(range(len(boxes))), min_gap, 0)
-
-
-def block_order(boxes: Sequence[Box]) -> list[int]:
-    """Blocks (paragraphs, tables, titles) in reading order: indices into ``boxes``.
-
-    XY-cut over whole blocks: a region is split at a vertical gutter into columns, read left to
-    right; otherwise into horizontal rows of blocks, read top to bottom, where consecutive rows
-    that share a vertical gutter are read as one band (so two columns whose paragraph breaks
-    happen to line up are still read one column after the other).
-    """
-
-    def order(indices: list[int], depth: int) -> list[int]:
-        if len(indices) <= 1 or depth > 64:
-            return sorted(indices, key=lambda i: (boxes[i][1], boxes[i][0]))
-        columns = _columns(boxes, indices, 0.0)
-        if len(columns) > 1:
-            return [i for column in columns for i in order(column, depth + 1)]
-        rows = _gaps([(boxes[i][1], boxes[i][3], i) for i in indices], 0.0)
-        if len(rows) == 1:
-            return sorted(indices, key=lambda i: (boxes[i][1], boxes[i][0]))
-        bands = _bands(boxes, rows, 0.0)
-        parts = bands if len(bands) > 1 else rows
-        return [i for part in parts for i in order(part, depth + 1)]
-
-    return order(list(range(len(boxes))), 0)

@@ -20,7 +20,6 @@ from kairo_ray.processing.layout import (
 )
 from kairo_ray.processing.layout.ruling import find_grids, grid_rows
 from kairo_ray.processing.layout.tables import find_tables
-from kairo_ray.processing.reading_order import block_order
 from kairo_ray.processing.render import has_ink
 
 H = 40  # line box height in the synthetic pages
@@ -123,16 +122,30 @@ def test_a_one_column_table_is_text() -> None:
     assert page.blocks[0].rows is None
 
 
-def test_block_order_reads_columns_one_after_the_other() -> None:
-    boxes = [
-        (100, 100, 1500, 150),  # title across both columns
-        (100, 200, 780, 600),  # left column, first paragraph
-        (820, 200, 1500, 400),  # right column, first paragraph
-        (100, 650, 780, 900),  # left column, second paragraph (break aligned with the right)
-        (820, 650, 1500, 900),
-        (100, 950, 1500, 1100),  # full-width paragraph below
+def test_blocks_of_two_columns_read_one_column_after_the_other() -> None:
+    """Blocks follow the OCR's reading order (XY-cut over the lines), so the left column's
+    paragraphs come before the right column's even where their breaks line up."""
+    from kairo_ray.processing.ocr.base import _Line, compose_page
+
+    raw = [_Line("TÍTULO DEL ARTÍCULO", (100, 100, 900, 160), 0.9)]
+    for column, x0 in (("izquierda", 100), ("derecha", 860)):
+        for n in range(8):
+            y = 220 + n * 50 + (40 if n >= 4 else 0)  # a paragraph break after four lines
+            raw.append(
+                _Line(f"línea {n} de la columna {column} con texto", (x0, y, x0 + 700, y + H), 0.9)
+            )
+    page = compose_page(raw, 1, 1654, 2339, 0, 0.0)
+    regions = [
+        Region("title", (90, 90, 910, 170), 0.9),
+        Region("text", (90, 210, 810, 420), 0.9),
+        Region("text", (90, 450, 810, 650), 0.9),
+        Region("text", (810, 210, 1530, 420), 0.9),
+        Region("text", (810, 450, 1530, 650), 0.9),
     ]
-    assert block_order(boxes) == [0, 1, 3, 2, 4, 5]
+    blocks = build_blocks(page, regions).blocks
+    assert [b.type for b in blocks] == ["title", "text", "text", "text", "text"]
+    assert ["izquierda" in b.text for b in blocks[1:]] == [True, True, False, False]
+    assert blocks[1].text.startswith("línea 0") and blocks[3].text.startswith("línea 0")
 
 
 def test_structured_chunks_split_tables_between_rows_with_the_header_repeated() -> None:

@@ -14,9 +14,10 @@ Engine-independent and pure geometry (no model beyond the engine's regions):
   grouped into text blocks by gaps;
 * a table's lines become rows and columns (:func:`~.ruling.grid_rows` for a ruled one,
   :func:`~.tables.table_rows` otherwise); a "table" of fewer than two rows or columns is text;
-* blocks are read heads first, then the body by :func:`~kairo_ray.processing.reading_order.
-  block_order`, then feet; within a block, lines by
-  :func:`~kairo_ray.processing.reading_order.reading_order`;
+* blocks are read in the order of their first line in the OCR engine's reading order
+  (:func:`~kairo_ray.processing.reading_order.reading_order`: recursive XY-cut over the lines,
+  columns one after the other), so a block never moves text against it; within a block, lines
+  by the same function;
 * the page text is the blocks' texts separated by blank lines: a title as a Markdown heading, a
   table as Markdown rows.
 """
@@ -41,7 +42,7 @@ from kairo_ray.processing.layout.tables import (
     markdown_table,
     table_rows,
 )
-from kairo_ray.processing.reading_order import _gaps, block_order, reading_order
+from kairo_ray.processing.reading_order import _gaps, reading_order
 
 Box = tuple[float, float, float, float]
 
@@ -63,7 +64,7 @@ MIN_SHARE = 0.5
 share) inside a kept region of higher priority is dropped."""
 GRID_SCORE = 1.1
 """Ruled tables are more certain than tables guessed from the text (1.0) or a model's (< 1)."""
-TITLE_SCALE = 1.1
+TITLE_SCALE = 1.2
 """A title's lines are at least this many times the page's median line height..."""
 LARGEST_SCALE = 1.15
 """... and a page without a title region takes its largest line, when this much larger than the
@@ -245,25 +246,23 @@ def _same_line(a: Box, b: Box) -> bool:
     return overlap >= 0.5 * min(a[3] - a[1], b[3] - b[1])
 
 
-def _interrupted(lines: Sequence[OcrLine], held: list[int], others: list[int]) -> list[list[int]]:
-    """A region's lines, split where another block's line lies between two of them (a model's
-    text region drawn round a title or a quote it also found): each part reads in its place."""
-    ordered = sorted(held, key=lambda i: (lines[i].box[1] + lines[i].box[3]) / 2)
-    left = min(lines[i].box[0] for i in held)
-    right = max(lines[i].box[2] for i in held)
-    between = [
-        (lines[j].box[1] + lines[j].box[3]) / 2
-        for j in others
-        if lines[j].box[0] < right and lines[j].box[2] > left
-    ]
+def _place(lines: Sequence[OcrLine], box: Box) -> int:
+    """Where a block without lines (a figure) reads: before the first line below its top."""
+    below = [i for i, line in enumerate(lines) if (line.box[1] + line.box[3]) / 2 > box[1]]
+    return min(below, default=len(lines))
+
+
+def _interrupted(held: list[int]) -> list[list[int]]:
+    """A region's lines (indices in the OCR's reading order), split where a line of another
+    block, or of none, reads between two of them: a model's text region drawn round a title, or
+    a running head sharing its line with the page number, reads in its place."""
+    ordered = sorted(held)
     parts = [[ordered[0]]]
     for i in ordered[1:]:
-        above = (lines[parts[-1][-1]].box[1] + lines[parts[-1][-1]].box[3]) / 2
-        below = (lines[i].box[1] + lines[i].box[3]) / 2
-        if any(above < y < below for y in between):
-            parts.append([i])
-        else:
+        if i == parts[-1][-1] + 1:
             parts[-1].append(i)
+        else:
+            parts.append([i])
     return parts
 
 
@@ -331,8 +330,7 @@ def build_blocks(
             box = _union([regions[r].box, *(page.lines[i].box for i in held)])
             drafts.append(("table", box, held, ruled[r]))
             continue
-        others = [i for i, owner in enumerate(owners) if owner is not None and owner != r]
-        for part in _interrupted(page.lines, held, others):
+        for part in _interrupted(held):
             drafts.append((regions[r].type, _union([page.lines[i].box for i in part]), part, None))
     drafts += [
         ("figure", region.box, [], None)
@@ -341,10 +339,13 @@ def build_blocks(
     ]
     loose = [i for i, owner in enumerate(owners) if owner is None]
     for group in _loose_groups(page.lines, loose):
-        drafts.append(("text", _union([page.lines[i].box for i in group]), group, None))
+        for part in _interrupted(group):
+            drafts.append(("text", _union([page.lines[i].box for i in part]), part, None))
 
     built: list[Block] = []
+    places: list[int] = []
     for kind, box, held, grid in drafts:
+        places.append(min(held) if held else _place(page.lines, box))
         lines = [page.lines[i] for i in held]
         rows = None
         if kind == "table":
@@ -354,11 +355,8 @@ def build_blocks(
         text = markdown_table(rows) if rows else _text(lines)
         built.append(Block(type=kind, box=box, text=text, order=0, rows=rows))
 
-    heads = sorted((b for b in built if b.type == "header"), key=lambda b: (b.box[1], b.box[0]))
-    feet = sorted((b for b in built if b.type == "footer"), key=lambda b: (b.box[1], b.box[0]))
-    body = [b for b in built if b.type not in ("header", "footer")]
-    body = [body[i] for i in block_order([b.box for b in body])]
-    ordered = [b.model_copy(update={"order": n}) for n, b in enumerate([*heads, *body, *feet])]
+    order = sorted(range(len(built)), key=places.__getitem__)
+    ordered = [built[k].model_copy(update={"order": n}) for n, k in enumerate(order)]
     text = BLOCK_SEPARATOR.join(block_markup(b) for b in ordered if b.text)
     if level is not None:
         ordered = [b.model_copy(update={"box": level.back(b.box)}) for b in ordered]
