@@ -93,6 +93,8 @@ def _worker(args: argparse.Namespace) -> dict[str, Any]:
             "text": laid.text,
             "ocr_text": page.text,
             "blocks": [b.model_dump() for b in laid.blocks],
+            "boxes": [line.box for line in page.lines],
+            "layout_order": [i for b in laid.blocks for i in (b.lines or [])],
         }
 
     from layout_eval import load_eval_set
@@ -153,6 +155,22 @@ def _worker(args: argparse.Namespace) -> dict[str, Any]:
                         f"  {args.layout} {item['file']} p{number} "
                         f"cer {scans[-1]['cer_layout']:.4f}"
                     )
+    order = []
+    if not args.quick:
+        for item in eval_items(EVAL_DIR):
+            if not item.get("zones"):
+                continue
+            with open_document(EVAL_DIR / item["file"], settings) as document:
+                row = read(document.render_page(1), 1)
+            zones = read_zones(EVAL_DIR / item["zones"])
+            boxes = row["boxes"]
+            order.append(
+                {
+                    "file": item["file"],
+                    "none": zone_order(list(range(len(boxes))), boxes, zones),
+                    "layout": zone_order(row["layout_order"], boxes, zones),
+                }
+            )
     blank_seconds = _blank_pages(ocr, layout, settings) if args.layout != "none" else None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
@@ -162,7 +180,29 @@ def _worker(args: argparse.Namespace) -> dict[str, Any]:
         "scans": scans,
         "peak_rss_mb": peak,
         "blank_seconds": blank_seconds,
+        "order": order,
     }
+
+
+def zone_order(
+    sequence: list[int], boxes: list[Any], zones: list[tuple[int, int, int, int]]
+) -> tuple[int, int]:
+    """Reading order of a whole page against its text zones, which the magazine pages' .uzn
+    files list in reading order: each zone's place is the median place, in ``sequence`` (the
+    order the lines are read in), of the OCR lines whose centres fall inside it; returns the
+    pairs of zones read in the right order and all pairs compared."""
+    place = {line: n for n, line in enumerate(sequence)}
+    medians = []
+    for x0, y0, x1, y1 in zones:
+        inside = [
+            place[i]
+            for i, (a, b, c, d) in enumerate(boxes)
+            if i in place and x0 <= (a + c) / 2 <= x1 and y0 <= (b + d) / 2 <= y1
+        ]
+        if inside:
+            medians.append(statistics.median(inside))
+    pairs = [(a, b) for k, a in enumerate(medians) for b in medians[k + 1 :]]
+    return sum(a < b for a, b in pairs), len(pairs)
 
 
 BLANK_PAGES = 300
@@ -380,6 +420,23 @@ def report(runs: dict[str, dict[str, Any]], layout_set: Path, quick: bool) -> st
                 f"| {name} | {count} | {before[name]:.4f} | {after[name]:.4f} "
                 f"| {after[name] - before[name]:+.4f} |"
             )
+        order = runs["cdla"].get("order") or []
+        if order:
+            lines += [
+                "",
+                "Reading order of the whole magazine pages (en_tesseract_testing, several "
+                "columns, read as one page, not zone by zone): pairs of text zones read in the "
+                "order their .uzn file lists them, each zone placed at the median place of the "
+                "OCR lines inside it.",
+                "",
+                "| page | OCR order (none) | with cdla |",
+                "|---|---|---|",
+            ]
+            for row in order:
+                lines.append(
+                    f"| {Path(row['file']).name} | {row['none'][0]}/{row['none'][1]} "
+                    f"| {row['layout'][0]}/{row['layout'][1]} |"
+                )
         worse = [r for r in scans if r["cer_layout"] > r["cer_none"] + 1e-9]
         lines += [
             "",

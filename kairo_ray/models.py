@@ -72,6 +72,9 @@ class Block(BaseModel):
     text: str
     order: int = Field(ge=0)
     rows: list[list[str]] | None = Field(default=None, exclude_if=lambda rows: rows is None)
+    lines: list[int] | None = Field(default=None, exclude=True, repr=False)
+    """The page's OCR lines the block holds, in its reading order (for evaluation; not stored
+    or returned)."""
 
 
 class PageResult(BaseModel):

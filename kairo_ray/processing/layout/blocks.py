@@ -353,7 +353,7 @@ def build_blocks(
         if kind == "table" and (not rows or len(rows) < 2 or len(rows[0]) < 2):
             kind, rows = "text", None
         text = markdown_table(rows) if rows else _text(lines)
-        built.append(Block(type=kind, box=box, text=text, order=0, rows=rows))
+        built.append(Block(type=kind, box=box, text=text, order=0, rows=rows, lines=held))
 
     order = sorted(range(len(built)), key=places.__getitem__)
     ordered = [built[k].model_copy(update={"order": n}) for n, k in enumerate(order)]
