@@ -41,6 +41,7 @@ from search_eval.render import write_corpus  # noqa: E402
 
 from kairo_ray.db.connector import create_pool  # noqa: E402
 from kairo_ray.db.migrate import migrate_url  # noqa: E402
+from kairo_ray.db.queries import Q  # noqa: E402
 from kairo_ray.db.queue import JobQueue  # noqa: E402
 from kairo_ray.db.store import DocumentStore  # noqa: E402
 from kairo_ray.models import DocumentResult, PageResult  # noqa: E402
@@ -209,7 +210,7 @@ async def run(
     latency_rows: list[tuple[str, int, dict]] = []
     try:
         for backend, model, _ in [b for b in BACKENDS if b[0] in args.backends]:
-            await pool.execute("TRUNCATE document_embeddings, document_pages, ocr_queue, documents")
+            await pool.execute(Q.truncate_all)
             embedder = Embedder(model, backend=backend, batch_size=4)
             urls = await store_corpus(store, queue, pages, embedder)
             quality_rows[backend] = await quality(store, embedder, urls, args.text_weights)

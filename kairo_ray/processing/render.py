@@ -319,6 +319,7 @@ class ImageDocument(Document):
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 image.load()
                 frame = ImageOps.exif_transpose(image) if self.kind in ("jpeg", "webp") else image
+                frame = _shrunk(frame, self.max_page_pixels)  # before any conversion
                 frame = _to_rgb(frame)
             if frame.width * frame.height > self.max_page_pixels:
                 frame = frame.resize(
@@ -337,12 +338,58 @@ class ImageDocument(Document):
         self._image.close()
 
 
+_WIDE_MODES = ("I;16", "I;16B", "I;16L", "I")
+"""16- and 32-bit grayscale (film, microscope and medical scanners): stretched to 8 bits."""
+
+STRIP_ROWS = 256
+"""Rows converted at a time from a wide mode, so the conversion holds no full-size copy."""
+
+
+def _shrunk(image: Image.Image, max_pixels: int) -> Image.Image:
+    """``image`` within ``max_pixels``, shrunk before it is converted to RGB, so no full-size
+    copy in a wider mode is ever made: first by an integer factor averaging blocks (wide
+    grayscale strip by strip), then by LANCZOS to the exact size."""
+    over = image.width * image.height / max_pixels
+    if over <= 1.0:
+        return image
+    whole = int(math.sqrt(over))
+    if image.mode in _WIDE_MODES:
+        image = _wide_to_gray(image, max(1, whole))
+    else:
+        if image.mode == "1":
+            image = image.convert("L")
+        elif image.mode == "P":
+            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        elif image.mode not in ("L", "LA", "RGB", "RGBA"):
+            image = image.convert("RGB")
+        if whole >= 2:
+            image = image.reduce(whole)
+    factor = math.sqrt(max_pixels / (image.width * image.height))
+    if factor < 1.0:
+        size = (max(1, int(image.width * factor)), max(1, int(image.height * factor)))
+        image = image.resize(size, Image.Resampling.LANCZOS)
+    return image
+
+
+def _wide_to_gray(image: Image.Image, factor: int = 1) -> Image.Image:
+    """A 16/32-bit grayscale page as 8-bit "L", stretched so its brightest pixel is white,
+    averaged over ``factor``×``factor`` blocks, STRIP_ROWS rows of output at a time."""
+    array = np.asarray(image)  # the decoded page's own bytes as an array: one copy of them
+    peak = float(array.max()) or 1.0
+    height, width = array.shape[0] // factor, array.shape[1] // factor
+    gray = np.empty((height, width), dtype=np.uint8)
+    for top in range(0, height, STRIP_ROWS):
+        rows = min(STRIP_ROWS, height - top)
+        block = array[top * factor : (top + rows) * factor, : width * factor]
+        block = block.reshape(rows, factor, width, factor).astype(np.float32)
+        gray[top : top + rows] = (block.mean(axis=(1, 3)) * (255.0 / peak)).astype(np.uint8)
+    return Image.fromarray(gray, mode="L")
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
     """RGB on a white background, whatever the mode (bilevel fax, palette, alpha, 16-bit)."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(image, dtype=np.float64)
-        peak = array.max() or 1.0
-        image = Image.fromarray((array * (255.0 / peak)).astype(np.uint8), mode="L")
+    if image.mode in _WIDE_MODES:
+        image = _wide_to_gray(image)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

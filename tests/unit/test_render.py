@@ -312,3 +312,23 @@ def test_text_layer_quality_rule() -> None:
     assert not text_layer_quality(garbage, 50)
     assert not text_layer_quality("\ue000\ue001\ue002 " * 40, 50)  # private-use glyph codes
     assert not text_layer_quality("l I i 1 | l I i ! " * 20, 50)  # single-letter OCR debris
+
+
+def test_wide_and_bilevel_pages_over_the_limit_are_shrunk_before_conversion() -> None:
+    """A 16-bit scan and a fax page over MAX_PAGE_PIXELS come out within it, stretched to 8 bits
+    (the brightest pixel white) or as gray, without a full-size copy in a wider mode."""
+    import numpy as np
+
+    rows = np.arange(1800)[:, None]
+    sixteen = np.where((rows // 50) % 5 == 0, 6000, 50000).astype(np.uint16) * np.ones(
+        (1, 2000), np.uint16
+    )
+    fax = Image.fromarray(
+        np.where((rows // 50) % 5 == 0, 0, 255).astype(np.uint8) * np.ones((1, 2000), np.uint8)
+    ).convert("1")
+    for image in (Image.fromarray(sixteen), fax):
+        with open_document(image_bytes(image, "TIFF"), settings(max_page_pixels=1_000_000)) as doc:
+            array = doc.render_page(1)
+        assert array.shape[0] * array.shape[1] <= 1_000_000 and array.shape[2] == 3
+        assert array.shape[0] * array.shape[1] >= 0.9 * 1_000_000  # not more than needed
+        assert array.max() >= 250 and array.min() <= 40  # paper white, bars dark
