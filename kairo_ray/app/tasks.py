@@ -89,12 +89,25 @@ class DocumentOpener:
             return document.page_count
 
 
+OPENER_RETRY_SECONDS = 1.0
+"""How long to wait before asking an opener that Ray is restarting again."""
+
+
 @functools.cache
 def document_opener() -> ray.actor.ActorHandle:
     """The cluster's one opener: created on first use, found by name afterwards, once per
-    process (the handle stays good when Ray restarts the actor after a kill)."""
+    process (the handle stays good when Ray restarts the actor after a kill). It is placed on
+    the node of its creator, the driver (the head, as `up` starts it), not on a worker node
+    that may leave: softly, so Ray may still restart it elsewhere if that node dies."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = ray.get_runtime_context().get_node_id()
     return DocumentOpener.options(
-        name=OPENER_NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True
+        name=OPENER_NAME,
+        namespace=NAMESPACE,
+        lifetime="detached",
+        get_if_exists=True,
+        scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=True),
     ).remote()
 
 
@@ -117,9 +130,18 @@ async def open_remotely(data: ray.ObjectRef, file_type: str | None, seconds: flo
     OPEN_TIMEOUT_SECONDS: never on an event loop, and a crafted file that makes a parser spin
     costs that long at most (the opener is killed with it, and Ray starts it again)."""
     opener = document_opener()
-    ref = opener.count_pages.remote(data, file_type)
+    deadline = time.monotonic() + seconds
     try:
-        return await asyncio.wait_for(ref, seconds)
+        while True:
+            ref = opener.count_pages.remote(data, file_type)
+            try:
+                return await asyncio.wait_for(ref, max(0.1, deadline - time.monotonic()))
+            except ray.exceptions.ActorUnavailableError:
+                # Its node went away and Ray is starting it again: not the document's fault,
+                # so wait for it within the same budget rather than spend the job's attempt.
+                if time.monotonic() + OPENER_RETRY_SECONDS >= deadline:
+                    raise
+                await asyncio.sleep(OPENER_RETRY_SECONDS)
     except TimeoutError:
         ray.kill(opener, no_restart=False)
         raise PermanentError(

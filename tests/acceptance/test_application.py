@@ -258,9 +258,12 @@ def test_webhook_received_with_valid_signature(processed: dict, webhook_receiver
         ):
             break
         time.sleep(0.5)
+    # Other tests of this module queue documents of their own, some failing on purpose: only
+    # this module's four are checked, each with the one event its outcome calls for.
     assert wanted <= seen.get("document.ocr_completed", set())
     assert bad not in seen["document.ocr_completed"], "a failed job is no completion"
-    assert seen.get("document.ocr_failed") == {bad}
+    assert bad in seen.get("document.ocr_failed", set())
+    assert not wanted & seen.get("document.ocr_failed", set()), "a completion is no failure"
     for request in webhook_receiver.requests:
         headers = {key.lower(): value for key, value in request["headers"].items()}
         assert verify(
@@ -271,7 +274,7 @@ def test_webhook_received_with_valid_signature(processed: dict, webhook_receiver
         )
         body = json.loads(request["body"])
         assert headers[DELIVERY_HEADER.lower()] == body["delivery_id"]
-        if body["event"] == "document.ocr_failed":
+        if body["event"] == "document.ocr_failed" and body["document_id"] == bad:
             assert "pdf" in body["error"].lower()
 
 

@@ -153,6 +153,28 @@ async def test_poison_page_that_kills_its_worker(chaos_cluster: ChaosCluster) ->
     _others_carried_on(ended, bad)
 
 
+async def test_page_that_needs_more_memory_than_allowed(chaos_cluster: ChaosCluster) -> None:
+    """A 192-megapixel page: refused as a decompression bomb when the document is opened,
+    before a pixel is decoded, so the job fails at once naming the limit (no worker is lost to
+    the memory monitor) while the others complete."""
+    oversized: dict[uuid.UUID, ChaosDoc] = {}
+
+    async def inject() -> dict[uuid.UUID, ChaosDoc]:
+        doc = chaos_cluster.documents.oversized()
+        oversized.update(await insert(chaos_cluster.database.direct_url, [doc]))
+        return oversized
+
+    row, ended, problems, _ = await run_fault(
+        chaos_cluster, "page over the memory limit (192 MP)", pages_running, inject
+    )
+    (bad,) = oversized
+    row.notes = _reason(ended, bad)
+    assert_every_job_ended_once(row, ended, problems, {bad: "decompression bomb"})
+    assert "MAX_PAGE_PIXELS" in ended.jobs[bad]["error_message"]
+    assert ended.jobs[bad]["attempts"] == 1  # bad input: no retry
+    _others_carried_on(ended, bad)
+
+
 async def test_trickling_download(chaos_cluster: ChaosCluster) -> None:
     """A file host sending a byte a second: each attempt ends at FETCH_DEADLINE_SECONDS."""
     host = TrickleHost(chaos_cluster.documents.folder)

@@ -362,3 +362,53 @@ async def test_insert_document_with_priority(store: DocumentStore, queue: JobQue
     assert (job.document_id, job.priority) == (urgent, 10)
     with pytest.raises(ValueError, match="priority"):
         await store.insert_document("file:///x.pdf", priority=0)
+
+
+async def test_a_document_of_max_pages_completes_in_one_transaction(
+    queue: JobQueue, store: DocumentStore, pool: asyncpg.Pool
+) -> None:
+    """A born-digital document of MAX_PAGES (500) pages and 10 chunks a page: pages, chunks and
+    vectors are copied in, not inserted row by row, so its completion stays far inside the
+    client's command timeout (COMMAND_TIMEOUT_SECONDS) and the server's statement timeout."""
+    import random
+    import time
+
+    from kairo_ray.db.connector import COMMAND_TIMEOUT_SECONDS
+
+    document_id = await store.insert_document("file:///long.pdf", "application/pdf")
+    job = await _claim(queue)
+    base = make_result(job, [], pages=500)
+    rng = random.Random(5)
+    texts = [
+        f"Cláusula {i}: "
+        + " ".join(rng.choice(["arrendamiento", "renta", "fianza"]) for _ in range(60))
+        for i in range(5000)
+    ]
+    result = base.model_copy(
+        update={
+            "chunks": [
+                EmbeddedChunk(
+                    index=i,
+                    text=text,
+                    page_start=1 + i // 10,
+                    page_end=1 + i // 10,
+                    char_start=0,
+                    char_end=len(text),
+                    content_hash=hashlib.sha256(text.encode()).hexdigest(),
+                    embedding=unit_vector((i % EMBEDDING_DIMENSION, 1.0), ((i * 7) % 384, 0.5)),
+                )
+                for i, text in enumerate(texts)
+            ]
+        }
+    )
+    started = time.perf_counter()
+    await store.complete(job, result)
+    seconds = time.perf_counter() - started
+    assert seconds < COMMAND_TIMEOUT_SECONDS / 4, f"completion took {seconds:.1f} s"
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM document_embeddings WHERE document_id = $1", document_id
+        )
+        == 5000
+    )
+    assert len(await store.get_pages(document_id)) == 500
