@@ -30,36 +30,11 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from embed_benchmark import eval_texts  # noqa: E402
 from reporting import header, publish  # noqa: E402
 
-EVAL = Path(os.environ.get("KAIRO_EVAL_DIR", REPO.parent / "shared" / "eval")).resolve()
 OLD_SPACE = "onnx:all-MiniLM-L6-v2"
 PER_DOCUMENT = 20
-
-
-def chunk_texts(count_tokens: object, max_tokens: int) -> list[str]:
-    from kairo_ray.models import PageResult
-    from kairo_ray.processing.chunk import chunk_pages
-    from kairo_ray.processing.evaluation import eval_items
-    from kairo_ray.settings import Settings
-
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    texts: list[str] = []
-    for item in eval_items(EVAL):
-        names = item.get("page_gt") or ([item["gt"]] if item.get("gt") else [])
-        pages = [
-            PageResult(page_number=n, text=(EVAL / name).read_text(encoding="utf-8"))
-            for n, name in enumerate(names, start=1)
-        ]
-        chunks = chunk_pages(
-            pages,
-            settings.embeddings_chunk_size,
-            settings.embeddings_chunk_overlap,
-            count_tokens,  # type: ignore[arg-type]
-            max_tokens,
-        )
-        texts += [chunk.text for chunk in chunks]
-    return texts
 
 
 async def fill(url: str, texts: list[str], total: int) -> int:
@@ -141,7 +116,7 @@ def main() -> int:
         data = Path(tempfile.mkdtemp(prefix="kairo-reembed-data-"))
         settings = load_settings(_env_file=None, database_url=url, data_dir=data)
         embedder = Embedder.from_settings(settings)
-        texts = chunk_texts(embedder.count_tokens, embedder.max_tokens)
+        texts = eval_texts(embedder.count_tokens, embedder.max_tokens)
         stored = asyncio.run(fill(url, texts, args.chunks))
         embedder.encode(texts[:8])  # the first call allocates
         usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -158,11 +158,20 @@ def chunk_pages(
     text = document_text(pages)
     starts = _page_starts(pages)
     if any(page.blocks for page in pages):
-        return _structured_chunks(
-            pages, text, starts, chunk_size, overlap, count_tokens, max_tokens
-        )
+        limits = _Limits(chunk_size, overlap, count_tokens, max_tokens)
+        return _structured_chunks(pages, text, starts, limits)
     spans = _windows(text, 0, len(text), chunk_size, overlap, count_tokens, max_tokens)
     return [_chunk(starts, n, text[a:b], a, b) for n, (a, b) in enumerate(spans)]
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """A chunk's size, its overlap and its token limit (by ``count_tokens``)."""
+
+    chunk_size: int
+    overlap: int
+    count_tokens: Callable[[str], int] | None
+    max_tokens: int | None
 
 
 @dataclass
@@ -178,18 +187,20 @@ class _Piece:
 
 
 def _pieces(
-    pages: Sequence[PageResult],
-    text: str,
-    starts: list[int],
-    chunk_size: int,
-    overlap: int,
-    count_tokens: Callable[[str], int] | None,
-    max_tokens: int | None,
+    pages: Sequence[PageResult], text: str, starts: list[int], limits: _Limits
 ) -> list[_Piece]:
     def windows(a: int, b: int) -> list[_Piece]:
         return [
             _Piece(x, y, "text")
-            for x, y in _windows(text, a, b, chunk_size, overlap, count_tokens, max_tokens)
+            for x, y in _windows(
+                text,
+                a,
+                b,
+                limits.chunk_size,
+                limits.overlap,
+                limits.count_tokens,
+                limits.max_tokens,
+            )
         ]
 
     pieces: list[_Piece] = []
@@ -228,13 +239,7 @@ def _pieces(
 
 
 def _structured_chunks(
-    pages: Sequence[PageResult],
-    text: str,
-    starts: list[int],
-    chunk_size: int,
-    overlap: int,
-    count_tokens: Callable[[str], int] | None,
-    max_tokens: int | None,
+    pages: Sequence[PageResult], text: str, starts: list[int], limits: _Limits
 ) -> list[Chunk]:
     """Chunks that follow the layout: a title starts a chunk; a table is split between rows, its
     header row repeated at the top of every chunk that continues it; running heads and feet
@@ -243,7 +248,8 @@ def _structured_chunks(
     ``char_start``/``char_end`` span the chunk's pieces in the document text; the chunk text is
     those pieces (a repeated header row first), so it equals that span only when no head or foot
     lies inside and no header is repeated."""
-    pieces = _pieces(pages, text, starts, chunk_size, overlap, count_tokens, max_tokens)
+    pieces = _pieces(pages, text, starts, limits)
+    chunk_size, count_tokens, max_tokens = limits.chunk_size, limits.count_tokens, limits.max_tokens
     chunks: list[Chunk] = []
     current: list[_Piece] = []
     repeated: str | None = None
